@@ -1,0 +1,37 @@
+# SaaS LiteLLM — everyday commands. `make run` and `make test` are all a newcomer needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+
+.PHONY: setup run test lint format bench
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt | $(BIN)/activate
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+setup: $(VENV)/.installed
+
+# Embedded SQLite, demo organization/team/key/model, server on http://127.0.0.1:8003.
+run: setup
+	$(BIN)/python manage.py quickstart
+	ADMIN_LOOPBACK_TRUST=true BIND=127.0.0.1:8003 $(BIN)/gunicorn saas_litellm.asgi:application --config gunicorn.conf.py
+
+# The whole suite, on the PostgreSQL at TEST_DATABASE_URL.
+test: setup
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: setup
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python bench/run.py

@@ -1,0 +1,197 @@
+"""The credit ledger: one account per team, append-only entries and holds.
+
+Invariants, each backed by a database constraint:
+- balance = credits_allocated - credits_used = the sum of the team's ledger entries;
+- credits_reserved = the sum of the team's open holds;
+- available = balance - credits_reserved >= 0, whatever the interleaving;
+- a job is charged (deducted) at most once.
+Ledger rows are never updated or deleted (a trigger refuses it, see the migrations).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from teams.models import Team
+
+
+class CreditAccount(models.Model):
+    team = models.OneToOneField(
+        Team, on_delete=models.PROTECT, related_name="credit_account"
+    )
+    credits_allocated = models.BigIntegerField(default=0)
+    credits_used = models.BigIntegerField(default=0)
+    credits_reserved = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(credits_reserved__gte=0),
+                name="account_reserved_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(credits_used__gte=0), name="account_used_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    credits_allocated__gte=F("credits_used") + F("credits_reserved")
+                ),
+                name="account_available_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.team_id}: {self.balance} credits"
+
+    @property
+    def balance(self) -> int:
+        return self.credits_allocated - self.credits_used
+
+    @property
+    def credits_remaining(self) -> int:
+        return self.credits_allocated - self.credits_used - self.credits_reserved
+
+
+class EntryType(models.TextChoices):
+    ALLOCATION = "allocation", "Allocation"
+    REPLENISHMENT = "replenishment", "Replenishment"
+    DEDUCTION = "deduction", "Deduction"
+    REFUND = "refund", "Refund"
+    ADJUSTMENT = "adjustment", "Adjustment"
+
+
+class LedgerEntry(models.Model):
+    """One change of a team's balance. `amount` is signed: deductions are negative."""
+
+    transaction_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    account = models.ForeignKey(
+        CreditAccount, on_delete=models.PROTECT, related_name="entries"
+    )
+    entry_type = models.CharField(max_length=20, choices=EntryType.choices)
+    amount = models.BigIntegerField()
+    balance_before = models.BigIntegerField()
+    balance_after = models.BigIntegerField()
+    reason = models.CharField(max_length=500, blank=True)
+    actor = models.CharField(max_length=200, blank=True)
+    job_id = models.UUIDField(null=True, blank=True, db_index=True)
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    payment_type = models.CharField(max_length=20, blank=True)
+    payment_amount_usd = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "ledger entries"
+        indexes = [models.Index(fields=["account", "-created_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(amount=0), name="entry_amount_not_zero"
+            ),
+            models.CheckConstraint(
+                condition=Q(balance_after=F("balance_before") + F("amount")),
+                name="entry_after_is_before_plus_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(entry_type__in=EntryType.values), name="entry_type_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(entry_type=EntryType.DEDUCTION) | Q(amount__lt=0),
+                name="entry_deduction_is_negative",
+            ),
+            models.CheckConstraint(
+                condition=~Q(
+                    entry_type__in=[
+                        EntryType.ALLOCATION,
+                        EntryType.REPLENISHMENT,
+                        EntryType.REFUND,
+                    ]
+                )
+                | Q(amount__gt=0),
+                name="entry_credit_is_positive",
+            ),
+            models.UniqueConstraint(
+                fields=["account", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="entry_idempotency_key_unique_per_account",
+            ),
+            models.UniqueConstraint(
+                fields=["job_id"],
+                condition=Q(entry_type=EntryType.DEDUCTION),
+                name="entry_one_deduction_per_job",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.entry_type} {self.amount:+d} ({self.transaction_id})"
+
+
+class HoldStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    CAPTURED = "captured", "Captured"
+    RELEASED = "released", "Released"
+    EXPIRED = "expired", "Expired"
+
+
+class CreditHold(models.Model):
+    """Credits set aside for a job before work starts. One hold per job."""
+
+    hold_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    account = models.ForeignKey(
+        CreditAccount, on_delete=models.PROTECT, related_name="holds"
+    )
+    job_id = models.UUIDField(unique=True)
+    amount = models.BigIntegerField()
+    status = models.CharField(
+        max_length=20, choices=HoldStatus.choices, default=HoldStatus.OPEN
+    )
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "expires_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount__gte=0), name="hold_amount_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=HoldStatus.values), name="hold_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status=HoldStatus.OPEN, closed_at__isnull=True)
+                | (~Q(status=HoldStatus.OPEN) & Q(closed_at__isnull=False)),
+                name="hold_closed_at_matches_status",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"hold {self.amount} for job {self.job_id} ({self.status})"
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to an admin write sent with an `Idempotency-Key` header."""
+
+    scope = models.CharField(max_length=200)
+    key = models.CharField(max_length=200)
+    request_fingerprint = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scope", "key"], name="idempotency_scope_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key}"

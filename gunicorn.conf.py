@@ -1,0 +1,18 @@
+"""Gunicorn settings shared by the Procfile, `make run` and the benchmarks.
+
+Uvicorn workers serve the ASGI app, so hundreds of open streams need no extra threads.
+`preload_app` imports Django and litellm once in the master: workers fork warm.
+"""
+
+from __future__ import annotations
+
+import os
+
+bind = os.environ.get("BIND", f"0.0.0.0:{os.environ.get('PORT', '8003')}")
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "uvicorn_worker.UvicornWorker"
+preload_app = True
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
+graceful_timeout = 30
+keepalive = 5
+accesslog = "-" if os.environ.get("ACCESS_LOG", "") else None

@@ -1,0 +1,119 @@
+"""Jobs group a team's LLM calls; each call records tokens, cost and outcome."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from teams.models import Team
+
+
+class JobStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    IN_PROGRESS = "in_progress", "In progress"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+OPEN_JOB_STATUSES = (JobStatus.PENDING, JobStatus.IN_PROGRESS)
+
+
+class JobQuerySet(models.QuerySet):
+    def for_team(self, team: Team) -> JobQuerySet:
+        return self.filter(team=team)
+
+    def open(self) -> JobQuerySet:
+        return self.filter(status__in=OPEN_JOB_STATUSES)
+
+
+class Job(models.Model):
+    job_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="jobs")
+    user_id = models.CharField(max_length=200, blank=True)
+    job_type = models.CharField(max_length=100)
+    metadata = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=20, choices=JobStatus.choices, default=JobStatus.PENDING
+    )
+    error_message = models.TextField(blank=True)
+    credits_charged = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    last_activity_at = models.DateTimeField(default=timezone.now)
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["team", "-created_at"]),
+            models.Index(fields=["status", "last_activity_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=JobStatus.values), name="job_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(credits_charged__gte=0) | Q(credits_charged__isnull=True),
+                name="job_credits_charged_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job_type} {self.job_id} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_JOB_STATUSES
+
+
+class CallStatus(models.TextChoices):
+    IN_PROGRESS = "in_progress", "In progress"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class LLMCall(models.Model):
+    call_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    job = models.ForeignKey(Job, on_delete=models.PROTECT, related_name="calls")
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="llm_calls")
+    model_alias = models.CharField(max_length=100)
+    model_used = models.CharField(max_length=200, blank=True)
+    purpose = models.CharField(max_length=200, blank=True)
+    status = models.CharField(
+        max_length=20, choices=CallStatus.choices, default=CallStatus.IN_PROGRESS
+    )
+    streamed = models.BooleanField(default=False)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    total_tokens = models.PositiveIntegerField(default=0)
+    provider_cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=0)
+    client_cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=0)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    finish_reason = models.CharField(max_length=50, blank=True)
+    error = models.TextField(blank=True)
+    call_metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        verbose_name = "LLM call"
+        indexes = [models.Index(fields=["team", "-created_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=CallStatus.values), name="call_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(provider_cost_usd__gte=0) & Q(client_cost_usd__gte=0),
+                name="call_costs_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_alias} {self.call_id} ({self.status})"

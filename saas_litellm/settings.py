@@ -1,0 +1,297 @@
+"""Settings for SaaS LiteLLM.
+
+Everything comes from the environment (or a `.env` file beside manage.py) through one
+`environ.Env()`. With nothing set, a fresh checkout runs on SQLite with DEBUG on and
+development secrets generated once into `.dev-secrets.env`. With DEBUG off every secret
+must be given and strong, or start-up stops with a message that names what is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import environ
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+if (BASE_DIR / ".env").is_file():
+    env.read_env(BASE_DIR / ".env")
+
+# --- Mode ---------------------------------------------------------------------------
+
+DEBUG = env.bool("DEBUG", default=True)
+ALLOWED_HOSTS = env.list(
+    "ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else []
+)
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- Secrets --------------------------------------------------------------------------
+# SECRET_KEY signs sessions; MASTER_KEY (and MASTER_KEY_NEXT during a switch) is the
+# operator's admin key; VIRTUAL_KEY_PEPPER keys the HMAC that stores team keys; the
+# CREDENTIAL_ENCRYPTION_KEYS encrypt provider API keys at rest (Fernet, newest first).
+
+DEV_SECRETS_FILE = BASE_DIR / ".dev-secrets.env"
+SECRET_NAMES = (
+    "SECRET_KEY",
+    "MASTER_KEY",
+    "VIRTUAL_KEY_PEPPER",
+    "CREDENTIAL_ENCRYPTION_KEYS",
+)
+
+
+def _dev_secrets() -> dict[str, str]:
+    """Development secrets, generated once per checkout so keys survive restarts."""
+    if not DEV_SECRETS_FILE.exists():
+        generated = {
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "MASTER_KEY": "sk-admin-" + secrets.token_hex(24),
+            "VIRTUAL_KEY_PEPPER": secrets.token_urlsafe(32),
+            "CREDENTIAL_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        }
+        body = "".join(f"{name}={value}\n" for name, value in generated.items())
+        try:
+            # O_EXCL: when several workers start at once only one writes the file.
+            fd = os.open(DEV_SECRETS_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(body)
+    values = {}
+    for line in DEV_SECRETS_FILE.read_text().splitlines():
+        name, _, value = line.partition("=")
+        values[name.strip()] = value.strip()
+    return values
+
+
+_dev = (
+    _dev_secrets()
+    if DEBUG and not all(os.environ.get(name) for name in SECRET_NAMES)
+    else {}
+)
+
+
+def _secret(name: str) -> str:
+    return env.str(name, default="") or _dev.get(name, "")
+
+
+SECRET_KEY = _secret("SECRET_KEY")
+MASTER_KEY = _secret("MASTER_KEY")
+MASTER_KEY_NEXT = env.str("MASTER_KEY_NEXT", default="")
+VIRTUAL_KEY_PEPPER = _secret("VIRTUAL_KEY_PEPPER")
+CREDENTIAL_ENCRYPTION_KEYS = [
+    key.strip()
+    for key in _secret("CREDENTIAL_ENCRYPTION_KEYS").split(",")
+    if key.strip()
+]
+
+# Lets the development server treat requests from this machine that carry no admin key
+# as the operator, so the published guide's curl examples run exactly as written.
+# Refused at start-up with DEBUG off.
+ADMIN_LOOPBACK_TRUST = env.bool("ADMIN_LOOPBACK_TRUST", default=False)
+
+
+def _secret_problems() -> list[str]:
+    problems = []
+    if len(SECRET_KEY) < 50 or SECRET_KEY.startswith("django-insecure"):
+        problems.append("SECRET_KEY must be set to a random value of 50+ characters")
+    for name, value in (
+        ("MASTER_KEY", MASTER_KEY),
+        ("MASTER_KEY_NEXT", MASTER_KEY_NEXT),
+    ):
+        if (value or name == "MASTER_KEY") and len(value) < 32:
+            problems.append(f"{name} must be set to a random value of 32+ characters")
+    if len(VIRTUAL_KEY_PEPPER) < 32:
+        problems.append("VIRTUAL_KEY_PEPPER must be a random value of 32+ characters")
+    if VIRTUAL_KEY_PEPPER and VIRTUAL_KEY_PEPPER == SECRET_KEY:
+        problems.append("VIRTUAL_KEY_PEPPER must differ from SECRET_KEY")
+    if not CREDENTIAL_ENCRYPTION_KEYS:
+        problems.append("CREDENTIAL_ENCRYPTION_KEYS must hold at least one Fernet key")
+    for key in CREDENTIAL_ENCRYPTION_KEYS:
+        try:
+            Fernet(key)
+        except ValueError:
+            problems.append(
+                "CREDENTIAL_ENCRYPTION_KEYS holds a value that is not a Fernet key "
+                "(make one with: python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())')"
+            )
+            break
+    if ADMIN_LOOPBACK_TRUST:
+        problems.append("ADMIN_LOOPBACK_TRUST is for the development server only")
+    if not ALLOWED_HOSTS:
+        problems.append("ALLOWED_HOSTS must name the hosts this server answers for")
+    return problems
+
+
+if not DEBUG and (problems := _secret_problems()):
+    raise ImproperlyConfigured(
+        "Refusing to start with DEBUG off:\n  - " + "\n  - ".join(problems)
+    )
+
+# --- Applications ---------------------------------------------------------------------
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "teams",
+    "credits",
+    "jobs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "saas_litellm.urls"
+WSGI_APPLICATION = "saas_litellm.wsgi.application"
+ASGI_APPLICATION = "saas_litellm.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------
+# SQLite by default; DATABASE_URL=postgres://… switches to PostgreSQL through psycopg 3
+# with its connection pool (Django's pool replaces persistent connections).
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    if env.bool("DATABASE_POOL", default=True):
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env.int("DATABASE_POOL_MIN", default=1),
+            "max_size": env.int("DATABASE_POOL_MAX", default=20),
+            "timeout": env.int("DATABASE_POOL_TIMEOUT", default=10),
+        }
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+else:
+    # SQLite: wait for the write lock instead of failing at once under concurrency.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)
+    DATABASES["default"]["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache (rate limits) --------------------------------------------------------------
+
+REDIS_URL = env.str("REDIS_URL", default="")
+CACHES = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+        }
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
+# --- Internationalisation -------------------------------------------------------------
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files (admin) -------------------------------------------------------------
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+# WhiteNoise serves the admin's assets from the process itself: no CDN, works offline.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = DEBUG
+
+# --- Security (production) ------------------------------------------------------------
+
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", False) else None
+)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^ready$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# --- REST API -------------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "saas_litellm.exceptions.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "SaaS LiteLLM API",
+    "DESCRIPTION": (
+        "Team API (Authorization: Bearer sk-…) and operator API (X-Admin-Key) of "
+        "SaaS LiteLLM."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- LLM gateway ----------------------------------------------------------------------
+
+# litellm must never fetch its price table from the network at import.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", default=60.0)
+LLM_MAX_TOKENS_LIMIT = env.int("LLM_MAX_TOKENS_LIMIT", default=128_000)
+JOB_HOLD_TTL_SECONDS = env.int("JOB_HOLD_TTL_SECONDS", default=24 * 3600)
+
+# --- Logging --------------------------------------------------------------------------
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "LiteLLM": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,24 @@
+"""URL wiring. Each app's urls.py lists full paths; teams' come first so fixed paths
+such as /api/teams/verify win over /api/teams/<team_id>."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from saas_litellm import health
+
+handler404 = "saas_litellm.exceptions.json_not_found"
+handler500 = "saas_litellm.exceptions.json_server_error"
+
+urlpatterns = [
+    path("health", health.health, name="health"),
+    path("ready", health.ready, name="ready"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("admin/", admin.site.urls),
+    path("", include("teams.urls")),
+    path("", include("credits.urls")),
+    path("", include("jobs.urls")),
+]

@@ -1,0 +1,121 @@
+"""DRF authentication for the two kinds of caller: teams (Bearer) and the operator.
+
+Both follow DRF's contract: `authenticate` returns None when the request carries no
+credentials of that kind, raises AuthenticationFailed when they are bad, and
+`authenticate_header` makes failures 401s. Team authentication costs one query.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.request import Request
+
+from teams.keys import admin_key_matches, virtual_key_digest, virtual_key_is_well_formed
+from teams.models import Team, VirtualKey
+
+TEAM_AUTH_FAILED = "Invalid or missing API key"
+ADMIN_AUTH_FAILED = "Invalid or missing admin key"
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class TeamPrincipal:
+    """request.user for a caller holding a team's virtual key."""
+
+    key: VirtualKey
+
+    is_authenticated = True
+    is_operator = False
+
+    @property
+    def team(self) -> Team:
+        return self.key.team
+
+    def __str__(self) -> str:
+        return f"team:{self.key.team.team_id}/key:{self.key.key_id}"
+
+
+@dataclass(frozen=True)
+class OperatorPrincipal:
+    """request.user for the operator (admin key, or loopback on the dev server)."""
+
+    via: str = "admin-key"
+
+    is_authenticated = True
+    is_operator = True
+    team = None
+
+    def __str__(self) -> str:
+        return f"operator:{self.via}"
+
+
+class VirtualKeyAuthentication(BaseAuthentication):
+    """`Authorization: Bearer sk-…` → TeamPrincipal.
+
+    Unknown, malformed, revoked and expired keys get the same answer, so the error tells
+    an attacker nothing. Malformed headers are refused before any database work.
+    """
+
+    def authenticate(self, request: Request) -> tuple[TeamPrincipal, VirtualKey] | None:
+        header = request.META.get("HTTP_AUTHORIZATION")
+        if header is None:
+            return None
+        scheme, _, token = header.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not virtual_key_is_well_formed(token):
+            raise AuthenticationFailed(TEAM_AUTH_FAILED)
+        # The digest is keyed with a secret pepper, so the indexed lookup leaks no
+        # timing information an attacker can steer towards a real key.
+        key = (
+            VirtualKey.objects.select_related("team__organization")
+            .filter(digest=virtual_key_digest(token))
+            .first()
+        )
+        now = timezone.now()
+        if key is None or not key.is_usable(now):
+            raise AuthenticationFailed(TEAM_AUTH_FAILED)
+        if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
+            # At most one write a minute per key keeps the hot path at one query.
+            VirtualKey.objects.filter(pk=key.pk).update(last_used_at=now)
+            key.last_used_at = now
+        return TeamPrincipal(key), key
+
+    def authenticate_header(self, request: Request) -> str:
+        return "Bearer"
+
+
+def _is_loopback(request: Request) -> bool:
+    if "HTTP_X_FORWARDED_FOR" in request.META:
+        return False
+    try:
+        return ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
+    except ValueError:
+        return False
+
+
+class AdminKeyAuthentication(BaseAuthentication):
+    """`X-Admin-Key: <MASTER_KEY>` → OperatorPrincipal, compared in constant time."""
+
+    def authenticate(self, request: Request) -> tuple[OperatorPrincipal, None] | None:
+        candidate = request.META.get("HTTP_X_ADMIN_KEY")
+        if candidate is None:
+            if (
+                settings.ADMIN_LOOPBACK_TRUST
+                and "HTTP_AUTHORIZATION" not in request.META
+                and _is_loopback(request)
+            ):
+                return OperatorPrincipal(via="loopback"), None
+            return None
+        if not admin_key_matches(candidate.strip()):
+            raise AuthenticationFailed(ADMIN_AUTH_FAILED)
+        return OperatorPrincipal(), None
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'AdminKey realm="saas-litellm", header="X-Admin-Key"'
