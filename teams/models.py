@@ -258,6 +258,15 @@ class VirtualKey(models.Model):
         related_name="rotated_to",
         editable=False,
     )
+    # Set on a key issued by rotation under an `Idempotency-Key` header, so a retried
+    # request returns this key (without its plaintext) instead of rotating again.
+    # NULL (not "") means "none", so the partial unique constraint ignores those keys.
+    idempotency_key = models.CharField(  # noqa: DJ001
+        max_length=200, null=True, blank=True, editable=False
+    )
+    rotation_grace_seconds = models.PositiveIntegerField(
+        null=True, blank=True, editable=False
+    )
 
     objects = VirtualKeyQuerySet.as_manager()
 
@@ -268,10 +277,24 @@ class VirtualKey(models.Model):
                 condition=Q(digest__regex=r"^[0-9a-f]{64}$"),
                 name="virtual_key_digest_is_hmac_sha256",
             ),
+            models.UniqueConstraint(
+                fields=["team", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="virtual_key_idempotency_key_unique_per_team",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.key_prefix} ({self.name})"
+
+    @property
+    def status(self) -> str:
+        """`active`, `revoked` or `expired`, for lists and the admin."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= timezone.now():
+            return "expired"
+        return "active"
 
     def is_usable(self, now: timezone.datetime | None = None) -> bool:
         now = now or timezone.now()

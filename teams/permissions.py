@@ -7,6 +7,7 @@ credentials answer 401 with the message of the kind of key the endpoint expects.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rest_framework.exceptions import AuthenticationFailed
@@ -21,7 +22,9 @@ from teams.authentication import (
     AdminKeyAuthentication,
     VirtualKeyAuthentication,
 )
-from teams.models import Team
+from teams.models import SLUG_PATTERN, Team
+
+SLUG_REGEX = re.compile(SLUG_PATTERN)
 
 
 class IsOperator(BasePermission):
@@ -59,6 +62,9 @@ class _BaseAPIView(APIView):
         own team (another → 403 with the contract's message).
         """
         user = self.request.user
+        if not SLUG_REGEX.fullmatch(team_id):
+            # Not an id we could have issued; answer before any query sees it.
+            raise NotFound(f"Team '{team_id[:100]}' not found")
         if not user.is_operator:
             if user.team.team_id != team_id:
                 raise TeamMismatch(team_id)

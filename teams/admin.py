@@ -1,0 +1,585 @@
+"""Operator dashboard (Django admin) for the teams app.
+
+Writes that carry rules go through teams.services, as the API's do. A new plaintext
+key is shown once on a dedicated page (`admin/teams/key_shown_once.html`) rendered as
+the response of the request that created it: never in Django messages (they can live
+in a cookie), the URL, a change page or a log line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ObjectDoesNotExist
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
+from django.utils.html import format_html, format_html_join
+
+from saas_litellm.exceptions import ServiceError
+from teams import services
+from teams.keys import credential_encrypt
+from teams.models import (
+    AuditLog,
+    ModelAccessGroup,
+    ModelAlias,
+    Organization,
+    ProviderCredential,
+    Team,
+    TeamStatus,
+    VirtualKey,
+)
+
+KEY_SHOWN_ONCE_TEMPLATE = "admin/teams/key_shown_once.html"
+ISSUED_KEYS_ATTRIBUTE = "_teams_issued_keys"
+
+
+def admin_actor(request: HttpRequest) -> str:
+    return f"admin:{request.user.get_username()}"
+
+
+def _copy_saved(target: Any, saved: Any) -> None:
+    """Make the admin's unsaved form instance the object a service created."""
+    for field in saved._meta.concrete_fields:
+        setattr(target, field.attname, getattr(saved, field.attname))
+    target._state.adding = False
+    target._state.db = saved._state.db
+
+
+def key_shown_once_response(
+    request: HttpRequest,
+    model_admin: admin.ModelAdmin,
+    issued: list[tuple[VirtualKey, str]],
+    back_url: str,
+) -> TemplateResponse:
+    """The only page that shows a plaintext key; it is never cached."""
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": "New virtual key" if len(issued) == 1 else "New virtual keys",
+        "issued_keys": [{"key": key, "plaintext": plain} for key, plain in issued],
+        "back_url": back_url,
+        "opts": model_admin.model._meta,
+    }
+    response = TemplateResponse(request, KEY_SHOWN_ONCE_TEMPLATE, context)
+    add_never_cache_headers(response)
+    return response
+
+
+def _remember_issued(request: HttpRequest, key: VirtualKey, plaintext: str) -> None:
+    setattr(request, ISSUED_KEYS_ATTRIBUTE, [(key, plaintext)])
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    """Plain model edits from the dashboard also go into the audit log (field names
+    only, never values: some models hold secrets)."""
+
+    def save_model(
+        self, request: HttpRequest, obj: Any, form: forms.ModelForm, change: bool
+    ) -> None:
+        super().save_model(request, obj, form, change)
+        services.audit_log_write(
+            actor=admin_actor(request),
+            action=f"{obj._meta.model_name}.{'update' if change else 'create'}",
+            obj=obj,
+            object_id=str(obj.pk),
+            after={"changed_fields": sorted(form.changed_data)},
+        )
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        services.audit_log_write(
+            actor=admin_actor(request),
+            action=f"{obj._meta.model_name}.delete",
+            obj=obj,
+            object_id=str(obj.pk),
+            before={"name": str(obj)},
+        )
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+
+# --- Organizations -----------------------------------------------------------------
+
+
+@admin.register(Organization)
+class OrganizationAdmin(AuditedAdmin):
+    list_display = ["organization_id", "name", "team_count", "created_at"]
+    search_fields = ["organization_id", "name"]
+    readonly_fields = ["created_at", "updated_at"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).annotate(team_count=Count("teams"))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is None:
+            return self.readonly_fields
+        return ["organization_id", *self.readonly_fields]
+
+    @admin.display(description="Teams", ordering="team_count")
+    def team_count(self, obj: Organization) -> int:
+        return obj.team_count
+
+
+# --- Teams -------------------------------------------------------------------------
+
+
+class TeamCreationForm(forms.ModelForm):
+    class Meta:
+        model = Team
+        fields = ["organization", "team_id", "team_alias", "access_groups"]
+
+
+TEAM_CREATION_FIELDS = ["organization", "team_id", "team_alias", "access_groups"]
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["team_id", "organization", "status", "budget_mode", "created_at"]
+    list_filter = ["status", "budget_mode", "organization"]
+    search_fields = ["team_id", "team_alias", "organization__organization_id"]
+    list_select_related = ["organization"]
+    filter_horizontal = ["access_groups"]
+    actions = ["suspend_teams", "pause_teams", "resume_teams"]
+    fieldsets = [
+        (None, {"fields": ["team_id", "organization", "team_alias", "status"]}),
+        ("Credits", {"fields": ["credit_balance", "budget_mode", "tokens_per_credit",
+                                "credits_per_dollar", "markup_percent"]}),
+        ("Models", {"fields": ["access_groups"]}),
+        ("Rate limits", {"fields": ["requests_per_minute", "tokens_per_minute",
+                                    "max_parallel_requests"]}),
+        ("Keys", {"fields": ["keys_summary"]}),
+        ("Other", {"fields": ["metadata", "created_at", "updated_at"]}),
+    ]  # fmt: skip
+    readonly_fields = [
+        "team_id",
+        "organization",
+        "status",
+        "credit_balance",
+        "keys_summary",
+        "created_at",
+        "updated_at",
+    ]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list:
+        if obj is None:
+            return [(None, {"fields": TEAM_CREATION_FIELDS})]
+        return self.fieldsets
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [] if obj is None else self.readonly_fields
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm]:
+        if obj is None:
+            kwargs["form"] = TeamCreationForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def save_model(
+        self, request: HttpRequest, obj: Team, form: forms.ModelForm, change: bool
+    ) -> None:
+        if change:
+            obj.save()
+            services.audit_log_write(
+                actor=admin_actor(request),
+                action="team.update",
+                obj=obj,
+                object_id=obj.team_id,
+                after={"changed_fields": sorted(form.changed_data)},
+            )
+            return
+        issued = services.team_create(
+            organization=form.cleaned_data["organization"],
+            team_id=form.cleaned_data["team_id"],
+            team_alias=form.cleaned_data["team_alias"],
+            access_groups=list(form.cleaned_data["access_groups"]),
+            actor=admin_actor(request),
+        )
+        _copy_saved(obj, issued.key.team)
+        _remember_issued(request, issued.key, issued.plaintext)
+
+    def save_related(
+        self,
+        request: HttpRequest,
+        form: forms.ModelForm,
+        formsets: Any,
+        change: bool,
+    ) -> None:
+        # team_create set the access groups; a change goes through the service.
+        if change and "access_groups" in form.changed_data:
+            services.team_access_groups_set(
+                team=form.instance,
+                group_names=[g.group_name for g in form.cleaned_data["access_groups"]],
+                actor=admin_actor(request),
+            )
+
+    def response_add(
+        self, request: HttpRequest, obj: Team, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        issued = getattr(request, ISSUED_KEYS_ATTRIBUTE, None)
+        if not issued:
+            return super().response_add(request, obj, post_url_continue)
+        back_url = reverse("admin:teams_team_change", args=[obj.pk])
+        return key_shown_once_response(request, self, issued, back_url)
+
+    @admin.display(description="Credit balance")
+    def credit_balance(self, obj: Team) -> str:
+        # Reverse relation from the credits app; teams never imports credits.
+        try:
+            account = obj.credit_account
+        except ObjectDoesNotExist:
+            return "No credit account"
+        return (
+            f"{account.credits_remaining} remaining "
+            f"({account.credits_allocated} allocated, {account.credits_used} used, "
+            f"{account.credits_reserved} reserved)"
+        )
+
+    @admin.display(description="Keys")
+    def keys_summary(self, obj: Team) -> str:
+        keys = obj.keys.order_by("-created_at")
+        url = (
+            reverse("admin:teams_virtualkey_changelist") + f"?team__id__exact={obj.pk}"
+        )
+        rows = format_html_join(
+            "",
+            "<li>{} — {} ({})</li>",
+            ((k.key_prefix, k.name, k.status) for k in keys),
+        )
+        return format_html('<ul>{}</ul><a href="{}">Manage keys</a>', rows, url)
+
+    def _set_status(
+        self, request: HttpRequest, queryset: QuerySet, status: str, verb: str
+    ) -> None:
+        for team in queryset:
+            services.team_status_set(
+                team=team, status=status, actor=admin_actor(request)
+            )
+        self.message_user(request, f"{queryset.count()} team(s) {verb}.")
+
+    @admin.action(description="Suspend selected teams")
+    def suspend_teams(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._set_status(request, queryset, TeamStatus.SUSPENDED, "suspended")
+
+    @admin.action(description="Pause selected teams")
+    def pause_teams(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._set_status(request, queryset, TeamStatus.PAUSED, "paused")
+
+    @admin.action(description="Resume selected teams")
+    def resume_teams(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._set_status(request, queryset, TeamStatus.ACTIVE, "resumed")
+
+
+# --- Virtual keys ------------------------------------------------------------------
+
+
+class VirtualKeyCreationForm(forms.ModelForm):
+    class Meta:
+        model = VirtualKey
+        fields = ["team", "name", "expires_at"]
+
+    def clean_expires_at(self) -> Any:
+        expires_at = self.cleaned_data.get("expires_at")
+        if expires_at is not None and expires_at <= timezone.now():
+            raise forms.ValidationError("The expiry must be in the future.")
+        return expires_at
+
+
+class KeyStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("usable", "Usable"), ("revoked", "Revoked"), ("expired", "Expired")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        now = timezone.now()
+        if self.value() == "usable":
+            return queryset.usable()
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        if self.value() == "expired":
+            return queryset.filter(revoked_at__isnull=True, expires_at__lte=now)
+        return queryset
+
+
+@admin.register(VirtualKey)
+class VirtualKeyAdmin(admin.ModelAdmin):
+    """Keys are read-only here (display form only); revoke and rotate are actions."""
+
+    list_display = [
+        "key_prefix",
+        "team",
+        "name",
+        "status",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    ]
+    list_filter = [KeyStatusFilter, "team__organization"]
+    search_fields = ["team__team_id", "name", "key_prefix"]
+    list_select_related = ["team"]
+    actions = ["revoke_keys", "rotate_keys"]
+    fields = [
+        "key_id",
+        "team",
+        "name",
+        "key_prefix",
+        "status",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+        "rotated_from",
+    ]
+    readonly_fields = fields
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["team", "name", "expires_at"] if obj is None else self.fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [] if obj is None else self.readonly_fields
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm]:
+        if obj is None:
+            kwargs["form"] = VirtualKeyCreationForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def save_model(
+        self, request: HttpRequest, obj: VirtualKey, form: forms.ModelForm, change: bool
+    ) -> None:
+        issued = services.virtual_key_create(
+            team=form.cleaned_data["team"],
+            name=form.cleaned_data["name"],
+            expires_at=form.cleaned_data["expires_at"],
+            actor=admin_actor(request),
+        )
+        _copy_saved(obj, issued.key)
+        _remember_issued(request, issued.key, issued.plaintext)
+
+    def response_add(
+        self,
+        request: HttpRequest,
+        obj: VirtualKey,
+        post_url_continue: str | None = None,
+    ) -> HttpResponse:
+        issued = getattr(request, ISSUED_KEYS_ATTRIBUTE, [])
+        back_url = reverse("admin:teams_virtualkey_changelist")
+        return key_shown_once_response(request, self, issued, back_url)
+
+    @admin.action(description="Revoke selected keys now")
+    def revoke_keys(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for key in queryset.select_related("team"):
+            services.virtual_key_revoke(
+                team=key.team, key_id=key.key_id, actor=admin_actor(request)
+            )
+        self.message_user(request, f"{queryset.count()} key(s) revoked.")
+
+    @admin.action(description="Rotate selected keys (old key valid 24 more hours)")
+    def rotate_keys(
+        self, request: HttpRequest, queryset: QuerySet
+    ) -> HttpResponse | None:
+        issued = []
+        for key in queryset.select_related("team"):
+            try:
+                rotated = services.virtual_key_rotate(
+                    team=key.team, key_id=key.key_id, actor=admin_actor(request)
+                )
+            except ServiceError as exc:
+                self.message_user(
+                    request, f"{key.key_prefix}: {exc.detail}", messages.ERROR
+                )
+            else:
+                issued.append((rotated.key, rotated.plaintext))
+        if not issued:
+            return None
+        back_url = reverse("admin:teams_virtualkey_changelist")
+        return key_shown_once_response(request, self, issued, back_url)
+
+
+# --- Model catalogue ---------------------------------------------------------------
+
+
+@admin.register(ModelAccessGroup)
+class ModelAccessGroupAdmin(AuditedAdmin):
+    list_display = ["group_name", "display_name", "is_active", "alias_list", "teams"]
+    list_filter = ["is_active"]
+    search_fields = ["group_name", "display_name"]
+    readonly_fields = ["created_at", "updated_at"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related("model_aliases")
+            .annotate(team_count=Count("teams", distinct=True))
+        )
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Refused while teams use the group, as the API does.
+        if obj is not None and obj.teams.exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
+    @admin.display(description="Model aliases")
+    def alias_list(self, obj: ModelAccessGroup) -> str:
+        return ", ".join(a.model_alias for a in obj.model_aliases.all())
+
+    @admin.display(description="Teams", ordering="team_count")
+    def teams(self, obj: ModelAccessGroup) -> int:
+        return obj.team_count
+
+
+class ModelAliasForm(forms.ModelForm):
+    class Meta:
+        model = ModelAlias
+        fields = "__all__"  # noqa: DJ007 - every field is the operator's to set
+
+    def clean_fallbacks(self) -> list[str]:
+        fallbacks = self.cleaned_data.get("fallbacks") or []
+        if not isinstance(fallbacks, list) or not all(
+            isinstance(name, str) for name in fallbacks
+        ):
+            raise forms.ValidationError("Give a list of model alias names.")
+        if self.cleaned_data.get("model_alias") in fallbacks:
+            raise forms.ValidationError("A model alias cannot be its own fallback.")
+        known = set(
+            ModelAlias.objects.filter(model_alias__in=fallbacks).values_list(
+                "model_alias", flat=True
+            )
+        )
+        missing = sorted(set(fallbacks) - known)
+        if missing:
+            raise forms.ValidationError(
+                f"Unknown model alias(es): {', '.join(missing)}"
+            )
+        return fallbacks
+
+
+@admin.register(ModelAlias)
+class ModelAliasAdmin(AuditedAdmin):
+    form = ModelAliasForm
+    list_display = [
+        "model_alias",
+        "display_name",
+        "provider",
+        "actual_model",
+        "is_active",
+    ]
+    list_filter = ["is_active", "provider", "access_groups"]
+    search_fields = ["model_alias", "display_name", "actual_model"]
+    filter_horizontal = ["access_groups"]
+    readonly_fields = ["created_at", "updated_at"]
+
+
+class ProviderCredentialForm(forms.ModelForm):
+    api_key = forms.CharField(
+        required=False,
+        strip=True,
+        max_length=4000,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Write-only: never shown again. Leave empty to keep the stored key.",
+    )
+
+    class Meta:
+        model = ProviderCredential
+        fields = [
+            "credential_name",
+            "provider",
+            "organization",
+            "api_base",
+            "is_active",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.instance._state.adding and not cleaned.get("api_key"):
+            self.add_error("api_key", "A new credential needs its API key.")
+        return cleaned
+
+
+@admin.register(ProviderCredential)
+class ProviderCredentialAdmin(admin.ModelAdmin):
+    form = ProviderCredentialForm
+    list_display = [
+        "credential_name",
+        "provider",
+        "organization",
+        "is_active",
+        "has_api_key",
+    ]
+    list_filter = ["is_active", "provider", "organization"]
+    search_fields = ["credential_name", "provider"]
+    readonly_fields = ["credential_id", "has_api_key", "created_at", "updated_at"]
+
+    def save_model(
+        self,
+        request: HttpRequest,
+        obj: ProviderCredential,
+        form: forms.ModelForm,
+        change: bool,
+    ) -> None:
+        api_key = form.cleaned_data.get("api_key")
+        if api_key:
+            obj.encrypted_api_key = credential_encrypt(api_key)
+        obj.save()
+        services.audit_log_write(
+            actor=admin_actor(request),
+            action=f"provider_credential.{'update' if change else 'create'}",
+            obj=obj,
+            object_id=str(obj.credential_id),
+            after={
+                "changed_fields": sorted(set(form.changed_data) - {"api_key"}),
+                "api_key_changed": bool(api_key),
+            },
+        )
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is not None and obj.model_aliases.exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
+    @admin.display(boolean=True, description="API key stored")
+    def has_api_key(self, obj: ProviderCredential) -> bool:
+        return obj.has_api_key
+
+
+# --- Audit log ---------------------------------------------------------------------
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "actor", "action", "object_type", "object_id"]
+    list_filter = ["action", "object_type"]
+    search_fields = ["actor", "action", "object_id"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
