@@ -34,4 +34,4 @@ format: setup
 	$(BIN)/ruff format .
 
 bench: setup
-	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python bench/run.py
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python bench/credits_bench.py

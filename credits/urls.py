@@ -1,3 +1,39 @@
+"""Credits routes, and the team routes whose answers report balances (see api.py)."""
+
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import path
+
+from credits import api
+
+urlpatterns = [
+    path("api/teams/create", api.TeamCreateView.as_view(), name="team-create"),
+    path("api/teams", api.TeamListView.as_view(), name="team-list"),
+    path("api/teams/<str:team_id>", api.TeamDetailView.as_view(), name="team-detail"),
+    path("api/credits/balance", api.BalanceQueryView.as_view(), name="credit-balance"),
+    path(
+        "api/credits/teams/<str:team_id>/balance",
+        api.TeamBalanceView.as_view(),
+        name="credit-team-balance",
+    ),
+    path(
+        "api/credits/teams/<str:team_id>/transactions",
+        api.TransactionsView.as_view(),
+        name="credit-transactions",
+    ),
+    path(
+        "api/credits/teams/<str:team_id>/add",
+        api.CreditAddView.as_view(),
+        name="credit-add",
+    ),
+    path(
+        "api/credits/teams/<str:team_id>/replenish",
+        api.ReplenishView.as_view(),
+        name="credit-replenish",
+    ),
+    path(
+        "api/credits/teams/<str:team_id>/budget-mode",
+        api.BudgetModeView.as_view(),
+        name="credit-budget-mode",
+    ),
+]

@@ -1,0 +1,306 @@
+"""Request and response shapes of the credits API (and of the team endpoints it
+serves). Never a plaintext key, except the one creating response."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from rest_framework import serializers
+
+from credits.exceptions import RequestInvalid
+from credits.models import CreditAccount, LedgerEntry
+from credits.services import MAX_CREDITS_PER_OPERATION, team_allowed_model_names
+from teams.models import SLUG_PATTERN, BudgetMode, Team
+from teams.serializers import VirtualKeySerializer
+
+BUDGET_MODES = ", ".join(BudgetMode.values)
+
+
+def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict:
+    """The validated data, or a 400 that names the first problem."""
+    serializer = serializer_class(data=data)
+    if not serializer.is_valid():
+        raise RequestInvalid(serializer.errors)
+    return serializer.validated_data
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer and nothing else: no "10", no 1.5, no 10.0, no true."""
+
+    default_error_messages = {
+        "invalid": "A whole number (JSON integer) is required.",
+    }
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+def credits_field(*, min_value: int = 1, **kwargs: Any) -> StrictIntegerField:
+    return StrictIntegerField(
+        min_value=min_value,
+        max_value=MAX_CREDITS_PER_OPERATION,
+        error_messages={
+            "min_value": f"Must be at least {min_value}.",
+            "max_value": f"Must be at most {MAX_CREDITS_PER_OPERATION}.",
+        },
+        **kwargs,
+    )
+
+
+def budget_mode_field(**kwargs: Any) -> serializers.ChoiceField:
+    return serializers.ChoiceField(
+        choices=BudgetMode.values,
+        error_messages={
+            "invalid_choice": f'"{{input}}" is not a budget mode; use one of: '
+            f"{BUDGET_MODES}."
+        },
+        **kwargs,
+    )
+
+
+class RatesSerializer(serializers.Serializer):
+    tokens_per_credit = StrictIntegerField(
+        required=False, min_value=1, max_value=2**31 - 1
+    )
+    credits_per_dollar = serializers.DecimalField(
+        required=False, max_digits=12, decimal_places=4, min_value=Decimal("0.0001")
+    )
+    markup_percent = serializers.DecimalField(
+        required=False, max_digits=7, decimal_places=2, min_value=Decimal(0)
+    )
+
+
+class CreditAddSerializer(serializers.Serializer):
+    credits = credits_field()
+    reason = serializers.CharField(
+        required=False, allow_blank=True, max_length=500, default=""
+    )
+
+
+class ReplenishSerializer(serializers.Serializer):
+    credits = credits_field()
+    payment_type = serializers.ChoiceField(choices=["subscription", "one_time"])
+    payment_amount_usd = serializers.DecimalField(
+        required=False,
+        allow_null=True,
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal(0),
+    )
+    reason = serializers.CharField(
+        required=False, allow_blank=True, max_length=500, default=""
+    )
+
+
+class BudgetModeSerializer(RatesSerializer):
+    budget_mode = budget_mode_field()
+
+
+class TransactionsQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=500)
+
+
+class BalanceQuerySerializer(serializers.Serializer):
+    team_id = serializers.CharField(max_length=100)
+
+
+class TeamListQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=500)
+    offset = serializers.IntegerField(required=False, min_value=0)
+
+
+class TeamCreateSerializer(RatesSerializer):
+    organization_id = serializers.RegexField(SLUG_PATTERN, max_length=100)
+    team_id = serializers.RegexField(SLUG_PATTERN, max_length=100)
+    team_alias = serializers.CharField(
+        required=False, allow_blank=True, max_length=200, default=""
+    )
+    access_groups = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False, default=list
+    )
+    credits_allocated = credits_field(min_value=0, required=False, default=0)
+    budget_mode = budget_mode_field(required=False, default=BudgetMode.JOB_BASED)
+    metadata = serializers.DictField(required=False, default=dict)
+
+
+def _limit_field() -> serializers.IntegerField:
+    return serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=2**31 - 1
+    )
+
+
+class TeamUpdateSerializer(RatesSerializer):
+    team_alias = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    access_groups = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False
+    )
+    budget_mode = budget_mode_field(required=False)
+    requests_per_minute = _limit_field()
+    tokens_per_minute = _limit_field()
+    max_parallel_requests = _limit_field()
+    metadata = serializers.DictField(required=False)
+
+
+class BalanceSerializer(serializers.ModelSerializer):
+    team_id = serializers.CharField(source="team.team_id")
+    budget_mode = serializers.CharField(source="team.budget_mode")
+
+    class Meta:
+        model = CreditAccount
+        fields = [
+            "team_id",
+            "credits_allocated",
+            "credits_used",
+            "credits_reserved",
+            "credits_remaining",
+            "budget_mode",
+        ]
+        read_only_fields = fields
+
+
+class TransactionSerializer(serializers.ModelSerializer):
+    type = serializers.CharField(source="entry_type")
+    credits_amount = serializers.IntegerField(source="amount")
+    credits_before = serializers.IntegerField(source="balance_before")
+    credits_after = serializers.IntegerField(source="balance_after")
+
+    class Meta:
+        model = LedgerEntry
+        fields = [
+            "transaction_id",
+            "type",
+            "credits_amount",
+            "credits_before",
+            "credits_after",
+            "job_id",
+            "reason",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class TeamRatesSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Team
+        fields = [
+            "team_id",
+            "budget_mode",
+            "tokens_per_credit",
+            "credits_per_dollar",
+            "markup_percent",
+        ]
+        read_only_fields = fields
+
+
+class TeamSummarySerializer(serializers.ModelSerializer):
+    """A team as lists show it: settings and balance, no keys."""
+
+    organization_id = serializers.CharField(source="organization.organization_id")
+    access_groups = serializers.SerializerMethodField()
+    credits_allocated = serializers.SerializerMethodField()
+    credits_used = serializers.SerializerMethodField()
+    credits_reserved = serializers.SerializerMethodField()
+    credits_remaining = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Team
+        fields = [
+            "team_id",
+            "organization_id",
+            "team_alias",
+            "status",
+            "access_groups",
+            "credits_allocated",
+            "credits_used",
+            "credits_reserved",
+            "credits_remaining",
+            "budget_mode",
+            "tokens_per_credit",
+            "credits_per_dollar",
+            "markup_percent",
+            "requests_per_minute",
+            "tokens_per_minute",
+            "max_parallel_requests",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_access_groups(self, team: Team) -> list[str]:
+        return sorted(group.group_name for group in team.access_groups.all())
+
+    def _account(self, team: Team) -> CreditAccount:
+        try:
+            return team.credit_account
+        except CreditAccount.DoesNotExist:
+            return CreditAccount(team=team)  # no account yet: nothing allocated
+
+    def get_credits_allocated(self, team: Team) -> int:
+        return self._account(team).credits_allocated
+
+    def get_credits_used(self, team: Team) -> int:
+        return self._account(team).credits_used
+
+    def get_credits_reserved(self, team: Team) -> int:
+        return self._account(team).credits_reserved
+
+    def get_credits_remaining(self, team: Team) -> int:
+        return self._account(team).credits_remaining
+
+
+class TeamDetailSerializer(TeamSummarySerializer):
+    allowed_models = serializers.SerializerMethodField()
+    keys = VirtualKeySerializer(many=True, read_only=True)
+
+    class Meta(TeamSummarySerializer.Meta):
+        fields = [
+            *TeamSummarySerializer.Meta.fields[:5],
+            "allowed_models",
+            *TeamSummarySerializer.Meta.fields[5:],
+            "keys",
+        ]
+        read_only_fields = fields
+
+    def get_allowed_models(self, team: Team) -> list[str]:
+        return team_allowed_model_names(team=team)
+
+
+# --- Response shapes for the OpenAPI schema -------------------------------------------
+
+
+class TeamCreatedSerializer(serializers.Serializer):
+    team_id = serializers.CharField()
+    organization_id = serializers.CharField()
+    team_alias = serializers.CharField()
+    virtual_key = serializers.CharField(
+        allow_null=True,
+        help_text="The plaintext key, shown in this response only (null on a replay "
+        "under the same Idempotency-Key).",
+    )
+    key_prefix = serializers.CharField()
+    key_id = serializers.UUIDField()
+    access_groups = serializers.ListField(child=serializers.CharField())
+    allowed_models = serializers.ListField(child=serializers.CharField())
+    credits_allocated = serializers.IntegerField()
+    credits_remaining = serializers.IntegerField()
+    status = serializers.CharField()
+    budget_mode = serializers.CharField()
+
+
+class TeamPageSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    teams = TeamSummarySerializer(many=True)
+
+
+class TransactionListSerializer(serializers.Serializer):
+    team_id = serializers.CharField()
+    transactions = TransactionSerializer(many=True)
+
+
+class CreditWriteSerializer(serializers.Serializer):
+    transaction = TransactionSerializer()
+    balance = BalanceSerializer()
