@@ -16,3 +16,18 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 graceful_timeout = 30
 keepalive = 5
 accesslog = "-" if os.environ.get("ACCESS_LOG", "") else None
+
+
+def on_starting(server: object) -> None:
+    """In the master, before forking: import every view (litellm included) and warm
+    litellm once, so workers fork warm and the first request is not slow. Touches no
+    database: connections must not be shared across the fork."""
+    import django
+
+    django.setup()
+    from django.urls import get_resolver
+
+    from jobs.llm import llm_warm
+
+    get_resolver().url_patterns  # noqa: B018 - imports every view module
+    llm_warm()

@@ -94,6 +94,9 @@ class LLMCall(models.Model):
     total_tokens = models.PositiveIntegerField(default=0)
     provider_cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=0)
     client_cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=0)
+    # The worst case (tokens, client cost in USD) reserved while the call runs.
+    reserved_tokens = models.PositiveIntegerField(default=0)
+    reserved_cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=0)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     finish_reason = models.CharField(max_length=50, blank=True)
     error = models.TextField(blank=True)

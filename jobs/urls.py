@@ -1,3 +1,44 @@
+"""Jobs endpoints (full paths; included after teams.urls and credits.urls)."""
+
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import path
+
+from jobs import api
+
+urlpatterns = [
+    path("api/jobs/create", api.JobCreateView.as_view(), name="job-create"),
+    path("api/jobs/create-and-call", api.create_and_call, name="job-create-and-call"),
+    path(
+        "api/jobs/create-and-call-stream",
+        api.create_and_call_stream,
+        name="job-create-and-call-stream",
+    ),
+    path("api/jobs/<str:job_id>", api.JobDetailView.as_view(), name="job-detail"),
+    path("api/jobs/<str:job_id>/llm-call", api.llm_call, name="job-llm-call"),
+    path(
+        "api/jobs/<str:job_id>/llm-call-stream",
+        api.llm_call_stream,
+        name="job-llm-call-stream",
+    ),
+    path(
+        "api/jobs/<str:job_id>/complete",
+        api.JobCompleteView.as_view(),
+        name="job-complete",
+    ),
+    path(
+        "api/jobs/<str:job_id>/metadata",
+        api.JobMetadataView.as_view(),
+        name="job-metadata",
+    ),
+    path("api/jobs/<str:job_id>/costs", api.JobCostsView.as_view(), name="job-costs"),
+    path("api/teams/<str:team_id>/jobs", api.TeamJobsView.as_view(), name="team-jobs"),
+    path(
+        "api/teams/<str:team_id>/usage", api.TeamUsageView.as_view(), name="team-usage"
+    ),
+    path(
+        "api/organizations/<str:organization_id>/usage",
+        api.OrganizationUsageView.as_view(),
+        name="organization-usage",
+    ),
+]

@@ -273,6 +273,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # The async LLM endpoints are plain Django views; this hook documents them.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "jobs.schema.llm_endpoints_add",
+    ],
 }
 
 # --- LLM gateway ----------------------------------------------------------------------

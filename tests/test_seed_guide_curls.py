@@ -89,7 +89,8 @@ def dev_server(tmp_path_factory) -> Iterator[dict[str, str]]:
 def curl(server: dict[str, str], command: str) -> tuple[int, dict]:
     """Run one of the guide's curl commands against the test server."""
     command = command.replace("localhost:8003", f"localhost:{server['port']}")
-    args = shlex.split(command)
+    # A backslash at the end of a line continues the command, as in a shell.
+    args = shlex.split(command.replace("\\\n", " "))
     assert args[0] == "curl"
     completed = subprocess.run(
         ["curl", "-s", "-w", "\n%{http_code}", *args[1:]],

@@ -1,0 +1,237 @@
+"""The async side of LLM calls: await the provider with no transaction open.
+
+`jobs.services.llm_call_start` records and reserves (a short transaction); these
+functions await the provider through `jobs.llm`, then `llm_call_finish` records the
+outcome. The outcome is written even when the client goes away: the writes are
+shielded from cancellation, and a cut stream is billed for the tokens it used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import sync_to_async
+
+from jobs import llm
+from jobs.models import CallStatus, Job, JobStatus, LLMCall
+from jobs.selectors import iso, job_costs
+from jobs.services import (
+    CallRequest,
+    CallTicket,
+    call_routes,
+    job_complete,
+    job_create,
+    llm_call_finish,
+    llm_call_start,
+)
+from saas_litellm.exceptions import ProviderError, ServiceError
+from teams.models import Team
+
+
+def _error_of(exc: BaseException) -> str:
+    if isinstance(exc, ProviderError):
+        internal = getattr(exc, "internal", "")
+        return f"{exc.code}: {internal}"
+    return f"provider_error: cancelled ({type(exc).__name__})"
+
+
+async def _finish(ticket: CallTicket, **outcome: Any) -> LLMCall:
+    # Shielded: the outcome is recorded even when the request task is being cancelled.
+    return await asyncio.shield(
+        sync_to_async(llm_call_finish)(ticket=ticket, **outcome)
+    )
+
+
+def call_result(call: LLMCall, completion: llm.Completion) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "content": completion.content,
+        "finish_reason": completion.finish_reason,
+    }
+    if completion.tool_calls:
+        response["tool_calls"] = completion.tool_calls
+    return {
+        "call_id": str(call.call_id),
+        "response": response,
+        "metadata": {
+            "tokens_used": completion.total_tokens,
+            "prompt_tokens": completion.prompt_tokens,
+            "completion_tokens": completion.completion_tokens,
+            "latency_ms": completion.latency_ms,
+            "model": call.model_alias,
+        },
+    }
+
+
+async def llm_call_run(
+    *, team: Team, job_id: str, request: CallRequest
+) -> dict[str, Any]:
+    """One non-streamed call on an open job: record, call the provider, record."""
+    ticket = await sync_to_async(llm_call_start)(
+        team=team, job_id=job_id, request=request
+    )
+    try:
+        completion = await llm.completion_run(
+            routes=ticket.routes, params=request.params
+        )
+    except BaseException as exc:
+        await _finish(ticket, error=_error_of(exc))
+        raise
+    call = await _finish(ticket, completion=completion)
+    return call_result(call, completion)
+
+
+@dataclass
+class OpenStream:
+    ticket: CallTicket
+    stream: llm.Stream
+
+
+async def llm_call_stream_open(
+    *, team: Team, job_id: str, request: CallRequest
+) -> OpenStream:
+    """Record the call and open the provider stream (errors here are plain JSON)."""
+    ticket = await sync_to_async(llm_call_start)(
+        team=team, job_id=job_id, request=request, streamed=True
+    )
+    try:
+        stream = await llm.completion_stream_open(
+            routes=ticket.routes, params=request.params
+        )
+    except BaseException as exc:
+        await _finish(ticket, error=_error_of(exc))
+        raise
+    return OpenStream(ticket=ticket, stream=stream)
+
+
+def sse(payload: dict[str, Any] | str) -> bytes:
+    data = payload if isinstance(payload, str) else json.dumps(payload)
+    return f"data: {data}\n\n".encode()
+
+
+async def llm_call_stream_frames(
+    opened: OpenStream, *, extra: dict[str, Any] | None = None
+) -> AsyncIterator[bytes]:
+    """SSE frames as the provider produces them, a usage frame, then [DONE].
+
+    If the client goes away the generator is cancelled or closed; the `finally`
+    still records the call with the usage seen so far, so it is billed.
+    """
+    ticket, stream = opened.ticket, opened.stream
+    recorded = False
+    try:
+        try:
+            async for frame in stream.frames():
+                yield sse(frame)
+        except Exception as exc:
+            failure = llm.stream_failure(exc, stream.route)
+            recorded = True
+            await _finish(ticket, error=_error_of(failure))
+            yield sse({"error": {"message": failure.detail, "type": failure.code}})
+            yield sse("[DONE]")
+            return
+        completion = stream.completion()
+        recorded = True
+        call = await _finish(ticket, completion=completion)
+        usage = {
+            "prompt_tokens": completion.prompt_tokens,
+            "completion_tokens": completion.completion_tokens,
+            "total_tokens": completion.total_tokens,
+        }
+        yield sse({"usage": usage, "call_id": str(call.call_id), **(extra or {})})
+        yield sse("[DONE]")
+    finally:
+        if not recorded:
+            completion = stream.completion()
+            completion.finish_reason = completion.finish_reason or "client_disconnected"
+            await _finish(ticket, completion=completion)
+        await stream.close()
+
+
+# --- One-shot jobs ----------------------------------------------------------------
+
+
+async def _job_fail(team: Team, job: Job, error: ServiceError) -> None:
+    await asyncio.shield(
+        sync_to_async(job_complete)(
+            team=team,
+            job_id=str(job.job_id),
+            status=JobStatus.FAILED,
+            error_message=error.detail,
+        )
+    )
+
+
+async def job_create_and_call(
+    *, team: Team, job_type: str, user_id: str, metadata: Any, request: CallRequest
+) -> dict[str, Any]:
+    """Create a job, make one call and complete it; a failed call fails the job."""
+    await sync_to_async(call_routes)(team=team, request=request)
+    job = await sync_to_async(job_create)(
+        team=team, job_type=job_type, user_id=user_id, metadata=metadata
+    )
+    try:
+        result = await llm_call_run(team=team, job_id=str(job.job_id), request=request)
+    except ServiceError as exc:
+        await _job_fail(team, job, exc)
+        raise
+    job = await sync_to_async(job_complete)(
+        team=team, job_id=str(job.job_id), status=JobStatus.COMPLETED
+    )
+    costs = await sync_to_async(job_costs)(job)
+    return {
+        "job_id": str(job.job_id),
+        "status": job.status,
+        **result,
+        "costs": {
+            "credits_charged": costs["credits_charged"],
+            "credits_remaining": costs["credits_remaining"],
+        },
+        "completed_at": iso(job.completed_at),
+    }
+
+
+async def job_create_and_stream_open(
+    *, team: Team, job_type: str, user_id: str, metadata: Any, request: CallRequest
+) -> tuple[Job, OpenStream]:
+    await sync_to_async(call_routes)(team=team, request=request)
+    job = await sync_to_async(job_create)(
+        team=team, job_type=job_type, user_id=user_id, metadata=metadata
+    )
+    try:
+        opened = await llm_call_stream_open(
+            team=team, job_id=str(job.job_id), request=request
+        )
+    except ServiceError as exc:
+        await _job_fail(team, job, exc)
+        raise
+    return job, opened
+
+
+async def job_create_and_stream_frames(
+    team: Team, job: Job, opened: OpenStream
+) -> AsyncIterator[bytes]:
+    """The call's frames; the job is completed (or failed) whatever happens."""
+    frames = llm_call_stream_frames(opened, extra={"job_id": str(job.job_id)})
+    try:
+        # aclosing: the call is recorded before the job is completed, even when the
+        # client goes away while this generator waits at a yield.
+        async with aclosing(frames):
+            async for frame in frames:
+                yield frame
+    finally:
+        call = await sync_to_async(LLMCall.objects.get)(pk=opened.ticket.call.pk)
+        status = (
+            JobStatus.COMPLETED
+            if call.status == CallStatus.SUCCEEDED
+            else JobStatus.FAILED
+        )
+        await asyncio.shield(
+            sync_to_async(job_complete)(
+                team=team, job_id=str(job.job_id), status=status
+            )
+        )

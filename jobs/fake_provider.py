@@ -1,0 +1,347 @@
+"""A fake OpenAI-compatible provider on 127.0.0.1, for tests and offline demos.
+
+It answers `POST /v1/chat/completions` (and `/chat/completions`) in OpenAI's format,
+streamed (SSE, with `stream_options.include_usage`) or not. The model name picks the
+behaviour, so an alias's `actual_model` decides what a call meets:
+
+- `fake-echo` (or any other name): answers "Echo: <last user message>";
+- `fake-slow`: like fake-echo after `latency` seconds (default 1 s);
+- `fake-fail-429`, `fake-fail-500`, `fake-fail-400`, `fake-fail-401`: that HTTP error;
+- `fake-timeout`: never answers in time (sleeps `timeout_sleep` seconds);
+- `fake-break-stream`: a stream that breaks after two chunks (incomplete chunked
+  body, as when a provider's connection drops); not streamed, a 500.
+
+With `tools` the answer is a tool call of the first tool; with `response_format`
+json_schema/json_object it is a JSON document. Latency, chunk count and chunk delay
+come from the server defaults or per request from the headers `X-Fake-Latency`,
+`X-Fake-Chunks` and `X-Fake-Chunk-Delay`. Every request is counted and kept, so tests
+can assert that the provider was (or was not) contacted.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+COMPLETION_PATHS = ("/v1/chat/completions", "/chat/completions")
+FAILURES = {
+    "fake-fail-429": (429, "rate_limit_exceeded", "Rate limit reached (fake)"),
+    "fake-fail-500": (500, "server_error", "Internal error (fake)"),
+    "fake-fail-400": (400, "invalid_request_error", "Bad request (fake)"),
+    "fake-fail-401": (401, "invalid_api_key", "Incorrect API key sk-fake… (fake)"),
+}
+
+
+@dataclass
+class FakeBehaviour:
+    """Server-wide defaults; tests may change them between requests."""
+
+    latency: float = 0.0
+    slow_latency: float = 1.0
+    chunks: int = 4
+    chunk_delay: float = 0.0
+    timeout_sleep: float = 30.0
+
+
+@dataclass
+class FakeProviderState:
+    behaviour: FakeBehaviour = field(default_factory=FakeBehaviour)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def request_count(self) -> int:
+        with self.lock:
+            return len(self.requests)
+
+    def record(self, path: str, headers: dict[str, str], body: Any) -> None:
+        with self.lock:
+            self.requests.append({"path": path, "headers": headers, "body": body})
+
+
+def _message_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(
+            str(part.get("text", "")) for part in content if isinstance(part, dict)
+        )
+    return ""
+
+
+def _last_user_text(messages: list[dict[str, Any]]) -> str:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return _message_text(message.get("content"))
+    return ""
+
+
+def _prompt_tokens(messages: list[dict[str, Any]]) -> int:
+    characters = sum(len(_message_text(m.get("content"))) for m in messages)
+    return max(1, math.ceil(characters / 4))
+
+
+def _json_answer(response_format: dict[str, Any], text: str) -> str:
+    schema = (response_format.get("json_schema") or {}).get("schema") or {}
+    defaults = {"string": text, "number": 0, "integer": 0, "boolean": False}
+    document = {
+        name: defaults.get(spec.get("type"), [] if spec.get("type") == "array" else {})
+        for name, spec in (schema.get("properties") or {}).items()
+    }
+    return json.dumps(document or {"echo": text})
+
+
+def completion_answer(body: dict[str, Any]) -> dict[str, Any]:
+    """The deterministic answer to a request: content or tool calls, and usage."""
+    messages = body.get("messages") or []
+    text = _last_user_text(messages)
+    tools = body.get("tools") or []
+    response_format = body.get("response_format") or {}
+    tool_calls = None
+    content: str | None = f"Echo: {text}"
+    finish_reason = "stop"
+    if tools and body.get("tool_choice") != "none":
+        function = tools[0].get("function", {})
+        tool_calls = [
+            {
+                "id": "call_fake_1",
+                "type": "function",
+                "function": {
+                    "name": function.get("name", "tool"),
+                    "arguments": json.dumps({"input": text}),
+                },
+            }
+        ]
+        content, finish_reason = None, "tool_calls"
+    elif response_format.get("type") in ("json_schema", "json_object"):
+        content = _json_answer(response_format, text)
+    completion_tokens = max(1, len((content or "").split())) if content else 5
+    if body.get("max_tokens") and completion_tokens > body["max_tokens"]:
+        completion_tokens = body["max_tokens"]
+    prompt_tokens = _prompt_tokens(messages)
+    return {
+        "content": content,
+        "tool_calls": tool_calls,
+        "finish_reason": finish_reason,
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
+def _split(text: str, parts: int) -> list[str]:
+    if not text:
+        return [""]
+    size = max(1, math.ceil(len(text) / max(1, parts)))
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: tests and demos do not need an access log."""
+
+    def _number(self, header: str, default: float) -> float:
+        try:
+            return float(self.headers.get(header, default))
+        except ValueError:
+            return default
+
+    def _send_json(self, status: int, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        if self.path.rstrip("/") in ("/v1/models", "/models"):
+            self._send_json(200, {"object": "list", "data": []})
+        else:
+            self._send_json(404, {"error": {"message": "not found"}})
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        path = self.path.split("?", 1)[0].rstrip("/")
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            body = None
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        self.server.state.record(path, headers, body)
+        if path not in COMPLETION_PATHS:
+            self._send_json(404, {"error": {"message": "not found"}})
+            return
+        if not isinstance(body, dict):
+            self._send_json(400, {"error": {"message": "body must be JSON"}})
+            return
+        self._answer(body)
+
+    def _answer(self, body: dict[str, Any]) -> None:
+        behaviour = self.server.state.behaviour
+        model = str(body.get("model", "fake-echo")).rsplit("/", 1)[-1]
+        latency = self._number("X-Fake-Latency", behaviour.latency)
+        if model == "fake-slow":
+            latency = max(latency, behaviour.slow_latency)
+        if model == "fake-timeout":
+            latency = behaviour.timeout_sleep
+        if latency:
+            time.sleep(latency)
+        if model in FAILURES:
+            status, code, message = FAILURES[model]
+            error = {"message": message, "type": code, "code": code}
+            self._send_json(status, {"error": error})
+            return
+        answer = completion_answer(body)
+        if body.get("stream"):
+            self._stream(body, model, answer)
+        elif model == "fake-break-stream":
+            self._send_json(500, {"error": {"message": "broken (fake)"}})
+        else:
+            self._send_json(200, self._completion(model, answer))
+
+    def _completion(self, model: str, answer: dict[str, Any]) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": answer["content"]}
+        if answer["tool_calls"]:
+            message["tool_calls"] = answer["tool_calls"]
+        return {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "finish_reason": answer["finish_reason"],
+                }
+            ],
+            "usage": answer["usage"],
+        }
+
+    def _write_chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def _stream(self, body: dict[str, Any], model: str, answer: dict[str, Any]) -> None:
+        behaviour = self.server.state.behaviour
+        chunks = int(self._number("X-Fake-Chunks", behaviour.chunks))
+        delay = self._number("X-Fake-Chunk-Delay", behaviour.chunk_delay)
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        base = {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+        }
+
+        def frame(choices: list[dict[str, Any]], **extra: Any) -> bytes:
+            payload = {**base, "choices": choices, **extra}
+            return f"data: {json.dumps(payload)}\n\n".encode()
+
+        deltas: list[dict[str, Any]]
+        if answer["tool_calls"]:
+            calls = [{"index": i, **c} for i, c in enumerate(answer["tool_calls"])]
+            deltas = [{"role": "assistant", "tool_calls": calls}]
+        else:
+            deltas = [{"content": piece} for piece in _split(answer["content"], chunks)]
+            deltas[0] = {"role": "assistant", **deltas[0]}
+        try:
+            for number, delta in enumerate(deltas):
+                if model == "fake-break-stream" and number == 2:
+                    # Drop the connection without the final zero-length chunk.
+                    self.close_connection = True
+                    return
+                self._write_chunk(
+                    frame([{"index": 0, "delta": delta, "finish_reason": None}])
+                )
+                if delay:
+                    time.sleep(delay)
+            if model == "fake-break-stream":
+                self.close_connection = True
+                return
+            self._write_chunk(
+                frame(
+                    [
+                        {
+                            "index": 0,
+                            "delta": {},
+                            "finish_reason": answer["finish_reason"],
+                        }
+                    ]
+                )
+            )
+            if include_usage:
+                self._write_chunk(frame([], usage=answer["usage"]))
+            self._write_chunk(b"data: [DONE]\n\n")
+            self._write_chunk(b"")
+        except (BrokenPipeError, ConnectionResetError):
+            # The client went away mid-stream: nothing left to do.
+            self.close_connection = True
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, port: int, state: FakeProviderState) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
+        self.state = state
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that time out and hang up are part of the job: stay quiet."""
+
+
+@dataclass
+class FakeProvider:
+    """A running fake provider (see `fake_provider_start`)."""
+
+    server: _Server
+    thread: threading.Thread
+    state: FakeProviderState
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def request_count(self) -> int:
+        return self.state.request_count
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def fake_provider_start(
+    *, port: int = 0, behaviour: FakeBehaviour | None = None
+) -> FakeProvider:
+    """Serve the fake provider from a daemon thread on 127.0.0.1:`port` (0: any)."""
+    state = FakeProviderState(behaviour=behaviour or FakeBehaviour())
+    server = _Server(port, state)
+    thread = threading.Thread(
+        target=server.serve_forever, name="fake-provider", daemon=True
+    )
+    thread.start()
+    return FakeProvider(server=server, thread=thread, state=state)

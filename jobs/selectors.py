@@ -1,0 +1,227 @@
+"""Reads behind the jobs API: job views, cost summaries, lists and usage.
+
+Everything a team sees is in its own terms: aliases, tokens and credits; real costs
+are only included for the operator (`include_costs`).
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from credits.services import credit_account_get
+from jobs.models import CallStatus, Job, JobStatus, LLMCall
+from saas_litellm.exceptions import InvalidInput
+from teams.models import Organization, Team
+
+PUBLIC_CALL_ERRORS = {
+    "provider_timeout": "LLM call timed out",
+    "provider_error": "LLM call failed",
+}
+USD_PLACES = Decimal("0.00000001")
+
+
+def iso(moment: datetime | None) -> str | None:
+    """ISO-8601 in UTC with a `Z`, as the contract shows timestamps."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def job_calls(job: Job) -> list[dict[str, Any]]:
+    return [
+        {
+            "call_id": str(call.call_id),
+            "purpose": call.purpose,
+            "model": call.model_alias,
+            "status": call.status,
+            "tokens": call.total_tokens,
+            "latency_ms": call.latency_ms,
+            "error": call_public_error(call),
+        }
+        for call in job.calls.all()
+    ]
+
+
+def call_public_error(call: LLMCall) -> str | None:
+    if call.status != CallStatus.FAILED:
+        return None
+    return PUBLIC_CALL_ERRORS.get(call.error.split(":", 1)[0], "LLM call failed")
+
+
+def job_costs(job: Job) -> dict[str, Any]:
+    """The team-facing cost summary of a job (no real costs, no provider names)."""
+    counts = job.calls.aggregate(
+        total=Count("id"),
+        succeeded=Count("id", filter=Q(status=CallStatus.SUCCEEDED)),
+        failed=Count("id", filter=Q(status=CallStatus.FAILED)),
+        tokens=Sum("total_tokens", filter=Q(status=CallStatus.SUCCEEDED)),
+        latency=Sum("latency_ms", filter=Q(latency_ms__isnull=False)),
+        timed=Count("id", filter=Q(latency_ms__isnull=False)),
+    )
+    charged = job.credits_charged or 0
+    return {
+        "total_calls": counts["total"],
+        "successful_calls": counts["succeeded"],
+        "failed_calls": counts["failed"],
+        "total_tokens": counts["tokens"] or 0,
+        "credits_charged": charged,
+        "credit_applied": charged > 0,
+        "credits_remaining": credit_account_get(team=job.team).credits_remaining,
+        "avg_latency_ms": (counts["latency"] or 0) // counts["timed"]
+        if counts["timed"]
+        else 0,
+    }
+
+
+def job_detail(job: Job) -> dict[str, Any]:
+    return {
+        "job_id": str(job.job_id),
+        "team_id": job.team.team_id,
+        "job_type": job.job_type,
+        "user_id": job.user_id,
+        "status": job.status,
+        "metadata": job.metadata,
+        "error_message": job.error_message,
+        "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at),
+        "completed_at": iso(job.completed_at),
+        "credits_charged": job.credits_charged,
+    }
+
+
+def job_completion_result(job: Job) -> dict[str, Any]:
+    return {
+        "job_id": str(job.job_id),
+        "status": job.status,
+        "completed_at": iso(job.completed_at),
+        "costs": job_costs(job),
+        "calls": job_calls(job),
+    }
+
+
+# --- Usage --------------------------------------------------------------------------
+
+PERIOD_PATTERN = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$")
+
+
+def period_parse(period: str | None) -> tuple[str, datetime, datetime]:
+    """`YYYY-MM` or `YYYY-MM-DD` (UTC) → (label, start, end); default this month."""
+    if not period:
+        now = timezone.now()
+        period = f"{now.year:04d}-{now.month:02d}"
+    match = PERIOD_PATTERN.match(period)
+    if match is None:
+        raise InvalidInput("period must be YYYY-MM or YYYY-MM-DD")
+    year, month, day = match.groups()
+    try:
+        if day is None:
+            start = datetime(int(year), int(month), 1, tzinfo=UTC)
+            days = calendar.monthrange(start.year, start.month)[1]
+            end = start + timedelta(days=days)
+        else:
+            start = datetime(int(year), int(month), int(day), tzinfo=UTC)
+            end = start + timedelta(days=1)
+    except ValueError:
+        raise InvalidInput(
+            "period must be a real date: YYYY-MM or YYYY-MM-DD"
+        ) from None
+    return period, start, end
+
+
+def _money(value: Decimal | None) -> str:
+    return str((value or Decimal(0)).quantize(USD_PLACES))
+
+
+def _usage_summary(jobs: Any, *, include_costs: bool) -> dict[str, Any]:
+    totals = jobs.aggregate(
+        total=Count("id", distinct=True),
+        completed=Count("id", filter=Q(status=JobStatus.COMPLETED), distinct=True),
+        failed=Count("id", filter=Q(status=JobStatus.FAILED), distinct=True),
+        credits=Sum("credits_charged"),
+    )
+    calls = LLMCall.objects.filter(job__in=jobs, status=CallStatus.SUCCEEDED).aggregate(
+        tokens=Sum("total_tokens"), cost=Sum("provider_cost_usd")
+    )
+    summary: dict[str, Any] = {
+        "total_jobs": totals["total"],
+        "successful_jobs": totals["completed"],
+        "failed_jobs": totals["failed"],
+        "credits_used": totals["credits"] or 0,
+        "total_tokens": calls["tokens"] or 0,
+    }
+    if include_costs:
+        cost = calls["cost"] or Decimal(0)
+        summary["total_cost_usd"] = _money(cost)
+        summary["avg_cost_per_job"] = _money(
+            cost / totals["total"] if totals["total"] else Decimal(0)
+        )
+    return summary
+
+
+def team_usage(
+    *, team: Team, period: str | None, include_costs: bool
+) -> dict[str, Any]:
+    """Jobs, credits and tokens of a team over a month or a day (UTC)."""
+    label, start, end = period_parse(period)
+    jobs = Job.objects.for_team(team).filter(created_at__gte=start, created_at__lt=end)
+    job_types: dict[str, Any] = {}
+    for job_type in jobs.order_by().values_list("job_type", flat=True).distinct():
+        of_type = jobs.filter(job_type=job_type)
+        summary = _usage_summary(of_type, include_costs=include_costs)
+        job_types[job_type] = {
+            "count": summary["total_jobs"],
+            "credits_used": summary["credits_used"],
+            "total_tokens": summary["total_tokens"],
+        }
+        if include_costs:
+            job_types[job_type]["cost_usd"] = summary["total_cost_usd"]
+    return {
+        "team_id": team.team_id,
+        "period": label,
+        "summary": _usage_summary(jobs, include_costs=include_costs),
+        "job_types": job_types,
+    }
+
+
+def organization_usage(
+    *, organization: Organization, period: str | None
+) -> dict[str, Any]:
+    """The operator's view of an organization's usage, team by team."""
+    label, start, end = period_parse(period)
+    jobs = Job.objects.filter(
+        team__organization=organization, created_at__gte=start, created_at__lt=end
+    )
+    teams = {}
+    for team in organization.teams.all():
+        teams[team.team_id] = _usage_summary(jobs.filter(team=team), include_costs=True)
+    return {
+        "organization_id": organization.organization_id,
+        "period": label,
+        "summary": _usage_summary(jobs, include_costs=True),
+        "teams": teams,
+    }
+
+
+def team_jobs_list(
+    *, team: Team, status: str | None, limit: int, offset: int
+) -> dict[str, Any]:
+    jobs = Job.objects.for_team(team).select_related("team")
+    if status:
+        status = status.lower()
+        if status not in JobStatus.values:
+            raise InvalidInput(f"status must be one of {', '.join(JobStatus.values)}")
+        jobs = jobs.filter(status=status)
+    return {
+        "team_id": team.team_id,
+        "total": jobs.count(),
+        "limit": limit,
+        "offset": offset,
+        "jobs": [job_detail(job) for job in jobs[offset : offset + limit]],
+    }

@@ -1,0 +1,291 @@
+"""Request validation for the jobs endpoints (responses are built in services)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from rest_framework import serializers
+
+from jobs import llm
+from jobs.models import JobStatus
+from jobs.services import CallRequest
+
+MESSAGE_ROLES = ("system", "user", "assistant", "tool", "developer")
+MESSAGE_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id")
+MAX_MESSAGES = 1000
+
+
+class StrictCharField(serializers.CharField):
+    """A CharField that refuses numbers and booleans instead of turning them to text."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictFloatField(serializers.FloatField):
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class JobCreateSerializer(serializers.Serializer):
+    team_id = StrictCharField(max_length=100)
+    job_type = StrictCharField(max_length=100)
+    user_id = StrictCharField(max_length=200, required=False, allow_blank=True)
+    metadata = serializers.DictField(required=False)
+
+
+class JobCompleteSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=[JobStatus.COMPLETED, JobStatus.FAILED])
+    metadata = serializers.DictField(required=False)
+    error_message = StrictCharField(max_length=2000, required=False, allow_blank=True)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        if isinstance(data, dict) and isinstance(data.get("status"), str):
+            data = {**data, "status": data["status"].lower()}
+        return super().to_internal_value(data)
+
+
+class JobMetadataSerializer(serializers.Serializer):
+    metadata = serializers.DictField()
+
+
+def _message(value: Any, position: int) -> dict[str, Any]:
+    where = f"messages[{position}]"
+    if not isinstance(value, dict):
+        raise serializers.ValidationError(f"{where} must be an object")
+    role = value.get("role")
+    if role not in MESSAGE_ROLES:
+        raise serializers.ValidationError(
+            f"{where}.role must be one of {', '.join(MESSAGE_ROLES)}"
+        )
+    content = value.get("content")
+    if content is None:
+        if not (role == "assistant" and value.get("tool_calls")):
+            raise serializers.ValidationError(f"{where}.content is required")
+    elif isinstance(content, list):
+        if not content or not all(isinstance(part, dict) for part in content):
+            raise serializers.ValidationError(
+                f"{where}.content must be a string or a non-empty list of parts"
+            )
+    elif not isinstance(content, str):
+        raise serializers.ValidationError(f"{where}.content must be a string")
+    if "tool_calls" in value and not isinstance(value["tool_calls"], list):
+        raise serializers.ValidationError(f"{where}.tool_calls must be a list")
+    for name in ("name", "tool_call_id"):
+        if name in value and not isinstance(value[name], str):
+            raise serializers.ValidationError(f"{where}.{name} must be a string")
+    return {key: value[key] for key in MESSAGE_KEYS if key in value}
+
+
+class MessagesField(serializers.Field):
+    def to_internal_value(self, data: Any) -> list[dict[str, Any]]:
+        if not isinstance(data, list) or not data:
+            raise serializers.ValidationError("messages must be a non-empty list")
+        if len(data) > MAX_MESSAGES:
+            raise serializers.ValidationError(f"at most {MAX_MESSAGES} messages")
+        return [_message(item, position) for position, item in enumerate(data)]
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class StopField(serializers.Field):
+    def to_internal_value(self, data: Any) -> str | list[str]:
+        if isinstance(data, str):
+            return data
+        if (
+            isinstance(data, list)
+            and 0 < len(data) <= 4
+            and all(isinstance(item, str) for item in data)
+        ):
+            return data
+        raise serializers.ValidationError("stop must be a string or 1-4 strings")
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class ToolChoiceField(serializers.Field):
+    def to_internal_value(self, data: Any) -> str | dict[str, Any]:
+        if isinstance(data, str | dict):
+            return data
+        raise serializers.ValidationError("tool_choice must be a string or an object")
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class LLMCallSerializer(serializers.Serializer):
+    model = StrictCharField(max_length=100)
+    messages = MessagesField()
+    purpose = StrictCharField(max_length=200, required=False, allow_blank=True)
+    temperature = StrictFloatField(
+        min_value=0, max_value=2, required=False, allow_null=True
+    )
+    max_tokens = StrictIntegerField(min_value=1, required=False, allow_null=True)
+    top_p = StrictFloatField(min_value=0, max_value=1, required=False, allow_null=True)
+    stop = StopField(required=False, allow_null=True)
+    response_format = serializers.DictField(required=False, allow_null=True)
+    tools = serializers.ListField(
+        child=serializers.DictField(), required=False, allow_null=True, max_length=128
+    )
+    tool_choice = ToolChoiceField(required=False, allow_null=True)
+    call_metadata = serializers.DictField(required=False)
+
+    def validate_max_tokens(self, value: int | None) -> int | None:
+        if value is not None and value > settings.LLM_MAX_TOKENS_LIMIT:
+            raise serializers.ValidationError(
+                f"Ensure this value is less than or equal to "
+                f"{settings.LLM_MAX_TOKENS_LIMIT}."
+            )
+        return value
+
+    def call_request(self) -> CallRequest:
+        data = self.validated_data
+        params = llm.CallParams(
+            messages=data["messages"],
+            max_tokens=data.get("max_tokens"),
+            temperature=data.get("temperature"),
+            top_p=data.get("top_p"),
+            stop=data.get("stop"),
+            response_format=data.get("response_format"),
+            tools=data.get("tools") or None,
+            tool_choice=data.get("tool_choice"),
+        )
+        return CallRequest(
+            model=data["model"],
+            params=params,
+            purpose=data.get("purpose", ""),
+            call_metadata=data.get("call_metadata") or {},
+        )
+
+
+class CreateAndCallSerializer(LLMCallSerializer, JobCreateSerializer):
+    pass
+
+
+class TeamJobsQuerySerializer(serializers.Serializer):
+    status = serializers.CharField(required=False, allow_blank=True)
+    limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
+    offset = serializers.IntegerField(min_value=0, default=0)
+
+
+class PeriodQuerySerializer(serializers.Serializer):
+    period = serializers.CharField(required=False, allow_blank=True, max_length=10)
+
+
+# --- Response shapes (for the OpenAPI schema; responses are built in selectors) ------
+
+
+class JobCreatedSerializer(serializers.Serializer):
+    job_id = serializers.UUIDField()
+    status = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class JobCallSerializer(serializers.Serializer):
+    call_id = serializers.UUIDField()
+    purpose = serializers.CharField()
+    model = serializers.CharField(help_text="The alias the team asked for.")
+    status = serializers.CharField()
+    tokens = serializers.IntegerField()
+    latency_ms = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+
+
+class JobCostsSerializer(serializers.Serializer):
+    total_calls = serializers.IntegerField()
+    successful_calls = serializers.IntegerField()
+    failed_calls = serializers.IntegerField()
+    total_tokens = serializers.IntegerField()
+    credits_charged = serializers.IntegerField()
+    credit_applied = serializers.BooleanField()
+    credits_remaining = serializers.IntegerField()
+    avg_latency_ms = serializers.IntegerField()
+
+
+class JobSerializer(serializers.Serializer):
+    job_id = serializers.UUIDField()
+    team_id = serializers.CharField()
+    job_type = serializers.CharField()
+    user_id = serializers.CharField()
+    status = serializers.CharField()
+    metadata = serializers.DictField()
+    error_message = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    completed_at = serializers.DateTimeField(allow_null=True)
+    credits_charged = serializers.IntegerField(allow_null=True)
+
+
+class JobWithCallsSerializer(JobSerializer):
+    calls = JobCallSerializer(many=True)
+
+
+class JobCompletionSerializer(serializers.Serializer):
+    job_id = serializers.UUIDField()
+    status = serializers.CharField()
+    completed_at = serializers.DateTimeField()
+    costs = JobCostsSerializer()
+    calls = JobCallSerializer(many=True)
+
+
+class JobCostsResponseSerializer(serializers.Serializer):
+    job_id = serializers.UUIDField()
+    status = serializers.CharField()
+    costs = JobCostsSerializer()
+
+
+class JobMetadataResponseSerializer(serializers.Serializer):
+    job_id = serializers.UUIDField()
+    metadata = serializers.DictField()
+
+
+class TeamJobsSerializer(serializers.Serializer):
+    team_id = serializers.CharField()
+    total = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    jobs = JobSerializer(many=True)
+
+
+class UsageSummarySerializer(serializers.Serializer):
+    total_jobs = serializers.IntegerField()
+    successful_jobs = serializers.IntegerField()
+    failed_jobs = serializers.IntegerField()
+    credits_used = serializers.IntegerField()
+    total_tokens = serializers.IntegerField()
+    total_cost_usd = serializers.DecimalField(
+        max_digits=20, decimal_places=8, required=False, help_text="Operator only."
+    )
+    avg_cost_per_job = serializers.DecimalField(
+        max_digits=20, decimal_places=8, required=False, help_text="Operator only."
+    )
+
+
+class TeamUsageSerializer(serializers.Serializer):
+    team_id = serializers.CharField()
+    period = serializers.CharField()
+    summary = UsageSummarySerializer()
+    job_types = serializers.DictField(
+        help_text="{job_type: {count, credits_used, total_tokens, cost_usd (operator)}}"
+    )
+
+
+class OrganizationUsageSerializer(serializers.Serializer):
+    organization_id = serializers.CharField()
+    period = serializers.CharField()
+    summary = UsageSummarySerializer()
+    teams = serializers.DictField(child=UsageSummarySerializer())
