@@ -9,9 +9,11 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: requirements.txt | $(BIN)/activate
+$(VENV)/.installed: requirements.txt clients/python/pyproject.toml | $(BIN)/activate
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
+	# The typed client is tested against the server by the same suite.
+	$(BIN)/pip install --quiet -e ./clients/python
 	touch $@
 
 setup: $(VENV)/.installed

@@ -8,11 +8,11 @@ from typing import Any
 
 from rest_framework import serializers
 
-from credits.exceptions import RequestInvalid
 from credits.models import CreditAccount, LedgerEntry
 from credits.services import MAX_CREDITS_PER_OPERATION, team_allowed_model_names
+from saas_litellm.exceptions import RequestInvalid
 from teams.models import SLUG_PATTERN, BudgetMode, Team
-from teams.serializers import VirtualKeySerializer
+from teams.serializers import StrictIntegerField, VirtualKeySerializer
 
 BUDGET_MODES = ", ".join(BudgetMode.values)
 
@@ -23,19 +23,6 @@ def validated(serializer_class: type[serializers.Serializer], data: Any) -> dict
     if not serializer.is_valid():
         raise RequestInvalid(serializer.errors)
     return serializer.validated_data
-
-
-class StrictIntegerField(serializers.IntegerField):
-    """A JSON integer and nothing else: no "10", no 1.5, no 10.0, no true."""
-
-    default_error_messages = {
-        "invalid": "A whole number (JSON integer) is required.",
-    }
-
-    def to_internal_value(self, data: Any) -> int:
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 def credits_field(*, min_value: int = 1, **kwargs: Any) -> StrictIntegerField:

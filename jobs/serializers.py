@@ -10,26 +10,11 @@ from rest_framework import serializers
 from jobs import llm
 from jobs.models import JobStatus
 from jobs.services import CallRequest
+from teams.serializers import StrictCharField, StrictIntegerField
 
 MESSAGE_ROLES = ("system", "user", "assistant", "tool", "developer")
 MESSAGE_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id")
 MAX_MESSAGES = 1000
-
-
-class StrictCharField(serializers.CharField):
-    """A CharField that refuses numbers and booleans instead of turning them to text."""
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class StrictIntegerField(serializers.IntegerField):
-    def to_internal_value(self, data: Any) -> int:
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 class StrictFloatField(serializers.FloatField):

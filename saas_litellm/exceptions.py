@@ -45,6 +45,27 @@ class InvalidInput(ServiceError):
     code = "invalid_request"
 
 
+class RequestInvalid(InvalidInput):
+    """A 400 whose detail names the first problem and whose `errors` lists them all."""
+
+    def __init__(self, errors: dict[str, Any] | list[Any]) -> None:
+        self.errors = errors
+        super().__init__(f"Invalid request: {_first_problem(errors)}")
+
+    def body(self) -> dict[str, Any]:
+        return {**super().body(), "errors": self.errors}
+
+
+def _first_problem(errors: Any, path: str = "") -> str:
+    if isinstance(errors, dict) and errors:
+        field, value = next(iter(errors.items()))
+        label = "body" if field == "non_field_errors" else field
+        return _first_problem(value, f"{path}.{label}" if path else label)
+    if isinstance(errors, list) and errors:
+        return _first_problem(errors[0], path)
+    return f"{path}: {errors}" if path else str(errors)
+
+
 class NotFound(ServiceError):
     status_code = 404
     detail = "Not found"
@@ -139,20 +160,28 @@ def _field_errors(detail: Any) -> Any:
     return str(detail)
 
 
+def service_error_of(exc: Exception) -> ServiceError | None:
+    """The domain error an exception stands for: one of ours, or invalid input.
+
+    Shared by the DRF handler and the async views, so every endpoint answers alike.
+    """
+    if isinstance(exc, ServiceError):
+        return exc
+    if isinstance(exc, Http404 | ObjectDoesNotExist):
+        return NotFound()
+    if isinstance(exc, DjangoValidationError):
+        if hasattr(exc, "error_dict"):
+            return RequestInvalid(exc.message_dict)
+        return RequestInvalid({"non_field_errors": exc.messages})
+    if isinstance(exc, drf.ValidationError):
+        return RequestInvalid(_field_errors(exc.detail))
+    return None
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF exception handler: one error shape for the whole API."""
-    if isinstance(exc, ServiceError):
-        return Response(exc.body(), status=exc.status_code, headers=exc.headers())
-    if isinstance(exc, Http404 | ObjectDoesNotExist):
-        return Response({"detail": "Not found", "code": "not_found"}, status=404)
-    if isinstance(exc, DjangoValidationError):
-        errors = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
-        return Response({"detail": "Invalid request", "errors": errors}, status=400)
-    if isinstance(exc, drf.ValidationError):
-        return Response(
-            {"detail": "Invalid request", "errors": _field_errors(exc.detail)},
-            status=400,
-        )
+    if (error := service_error_of(exc)) is not None:
+        return Response(error.body(), status=error.status_code, headers=error.headers())
     if isinstance(exc, drf.ParseError):
         return Response({"detail": f"Malformed request body: {exc.detail}"}, status=400)
     response = exception_handler(exc, context)

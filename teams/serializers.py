@@ -40,7 +40,9 @@ class StrictCharField(serializers.CharField):
 
 
 class StrictIntegerField(serializers.IntegerField):
-    """An IntegerField that refuses strings, floats and booleans."""
+    """A JSON integer and nothing else: no "10", no 1.5, no 10.0, no true."""
+
+    default_error_messages = {"invalid": "A whole number (JSON integer) is required."}
 
     def to_internal_value(self, data: Any) -> int:
         if isinstance(data, bool) or not isinstance(data, int):
