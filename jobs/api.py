@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import RequestDataTooBig
+from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import extend_schema
@@ -227,9 +228,25 @@ def async_team_endpoint(
     return csrf_exempt(wrapper)
 
 
-def _event_stream(frames: Any) -> StreamingHttpResponse:
+async def event_stream(
+    request: HttpRequest,
+    frames: AsyncIterator[bytes],
+    headers: dict[str, str] | None = None,
+) -> StreamingHttpResponse:
+    """An SSE response. Under ASGI the frames go out as the provider produces them.
+
+    Under WSGI (runserver, pytest-django's live_server) Django would consume the
+    async iterator in another event loop than the one the provider stream was
+    opened on, which breaks it; and it would read it whole before sending anyway.
+    So there the frames are read here, on the view's loop, and sent in one go.
+    """
+    content: AsyncIterator[bytes] | list[bytes] = frames
+    if not isinstance(request, ASGIRequest):
+        content = [frame async for frame in frames]
     return StreamingHttpResponse(
-        frames, content_type="text/event-stream", headers=SSE_HEADERS
+        content,
+        content_type="text/event-stream",
+        headers={**SSE_HEADERS, **(headers or {})},
     )
 
 
@@ -261,7 +278,7 @@ async def llm_call_stream(
     opened = await calls.llm_call_stream_open(
         team=team, job_id=job_id, request=call_request
     )
-    return _event_stream(calls.llm_call_stream_frames(opened))
+    return await event_stream(request, calls.llm_call_stream_frames(opened))
 
 
 @async_team_endpoint
@@ -285,4 +302,6 @@ async def create_and_call_stream(
         **_create_fields(serializer.validated_data, team),
         request=serializer.call_request(),
     )
-    return _event_stream(calls.job_create_and_stream_frames(team, job, opened))
+    return await event_stream(
+        request, calls.job_create_and_stream_frames(team, job, opened)
+    )

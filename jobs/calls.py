@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
@@ -67,9 +67,9 @@ def call_result(call: LLMCall, completion: llm.Completion) -> dict[str, Any]:
     }
 
 
-async def llm_call_run(
+async def llm_call_execute(
     *, team: Team, job_id: str, request: CallRequest
-) -> dict[str, Any]:
+) -> tuple[LLMCall, llm.Completion]:
     """One non-streamed call on an open job: record, call the provider, record."""
     ticket = await sync_to_async(llm_call_start)(
         team=team, job_id=job_id, request=request
@@ -82,6 +82,14 @@ async def llm_call_run(
         await _finish(ticket, error=_error_of(exc))
         raise
     call = await _finish(ticket, completion=completion)
+    return call, completion
+
+
+async def llm_call_run(
+    *, team: Team, job_id: str, request: CallRequest
+) -> dict[str, Any]:
+    """llm_call_execute, answered in the jobs API's shape."""
+    call, completion = await llm_call_execute(team=team, job_id=job_id, request=request)
     return call_result(call, completion)
 
 
@@ -113,10 +121,48 @@ def sse(payload: dict[str, Any] | str) -> bytes:
     return f"data: {data}\n\n".encode()
 
 
-async def llm_call_stream_frames(
+def usage_of(completion: llm.Completion) -> dict[str, int]:
+    return {
+        "prompt_tokens": completion.prompt_tokens,
+        "completion_tokens": completion.completion_tokens,
+        "total_tokens": completion.total_tokens,
+    }
+
+
+@dataclass(frozen=True)
+class StreamFormat:
+    """How a relayed stream is written: each provider chunk, the closing frame
+    (None for none) and the frame of an error after the first byte."""
+
+    chunk: Callable[[dict[str, Any]], dict[str, Any]]
+    closing: Callable[[LLMCall, llm.Completion], dict[str, Any] | None]
+    error: Callable[[ProviderError], dict[str, Any]]
+
+
+def llm_call_stream_frames(
     opened: OpenStream, *, extra: dict[str, Any] | None = None
 ) -> AsyncIterator[bytes]:
-    """SSE frames as the provider produces them, a usage frame, then [DONE].
+    """SSE frames as the provider produces them, a usage frame, then [DONE]."""
+    return llm_call_stream_relay(
+        opened,
+        StreamFormat(
+            chunk=lambda frame: frame,
+            closing=lambda call, completion: {
+                "usage": usage_of(completion),
+                "call_id": str(call.call_id),
+                **(extra or {}),
+            },
+            error=lambda failure: {
+                "error": {"message": failure.detail, "type": failure.code}
+            },
+        ),
+    )
+
+
+async def llm_call_stream_relay(
+    opened: OpenStream, style: StreamFormat
+) -> AsyncIterator[bytes]:
+    """The provider's chunks as SSE frames, a closing frame, then [DONE].
 
     If the client goes away the generator is cancelled or closed; the `finally`
     still records the call with the usage seen so far, so it is billed.
@@ -126,23 +172,20 @@ async def llm_call_stream_frames(
     try:
         try:
             async for frame in stream.frames():
-                yield sse(frame)
+                yield sse(style.chunk(frame))
         except Exception as exc:
             failure = llm.stream_failure(exc, stream.route)
             recorded = True
             await _finish(ticket, error=_error_of(failure))
-            yield sse({"error": {"message": failure.detail, "type": failure.code}})
+            yield sse(style.error(failure))
             yield sse("[DONE]")
             return
         completion = stream.completion()
         recorded = True
         call = await _finish(ticket, completion=completion)
-        usage = {
-            "prompt_tokens": completion.prompt_tokens,
-            "completion_tokens": completion.completion_tokens,
-            "total_tokens": completion.total_tokens,
-        }
-        yield sse({"usage": usage, "call_id": str(call.call_id), **(extra or {})})
+        closing = style.closing(call, completion)
+        if closing is not None:
+            yield sse(closing)
         yield sse("[DONE]")
     finally:
         if not recorded:
@@ -166,27 +209,43 @@ async def _job_fail(team: Team, job: Job, error: ServiceError) -> None:
     )
 
 
-async def job_create_and_call(
+async def job_create_and_execute(
     *, team: Team, job_type: str, user_id: str, metadata: Any, request: CallRequest
-) -> dict[str, Any]:
+) -> tuple[Job, LLMCall, llm.Completion]:
     """Create a job, make one call and complete it; a failed call fails the job."""
     await sync_to_async(call_routes)(team=team, request=request)
     job = await sync_to_async(job_create)(
         team=team, job_type=job_type, user_id=user_id, metadata=metadata
     )
     try:
-        result = await llm_call_run(team=team, job_id=str(job.job_id), request=request)
+        call, completion = await llm_call_execute(
+            team=team, job_id=str(job.job_id), request=request
+        )
     except ServiceError as exc:
         await _job_fail(team, job, exc)
         raise
     job = await sync_to_async(job_complete)(
         team=team, job_id=str(job.job_id), status=JobStatus.COMPLETED
     )
+    return job, call, completion
+
+
+async def job_create_and_call(
+    *, team: Team, job_type: str, user_id: str, metadata: Any, request: CallRequest
+) -> dict[str, Any]:
+    """job_create_and_execute, answered in the jobs API's shape."""
+    job, call, completion = await job_create_and_execute(
+        team=team,
+        job_type=job_type,
+        user_id=user_id,
+        metadata=metadata,
+        request=request,
+    )
     costs = await sync_to_async(job_costs)(job)
     return {
         "job_id": str(job.job_id),
         "status": job.status,
-        **result,
+        **call_result(call, completion),
         "costs": {
             "credits_charged": costs["credits_charged"],
             "credits_remaining": costs["credits_remaining"],
@@ -213,25 +272,39 @@ async def job_create_and_stream_open(
 
 
 async def job_create_and_stream_frames(
-    team: Team, job: Job, opened: OpenStream
+    team: Team,
+    job: Job,
+    opened: OpenStream,
+    *,
+    frames: AsyncIterator[bytes] | None = None,
 ) -> AsyncIterator[bytes]:
-    """The call's frames; the job is completed (or failed) whatever happens."""
-    frames = llm_call_stream_frames(opened, extra={"job_id": str(job.job_id)})
+    """The call's frames (by default the jobs API's); the job is completed (or
+    failed) whatever happens."""
+    if frames is None:
+        frames = llm_call_stream_frames(opened, extra={"job_id": str(job.job_id)})
+    closed = False
     try:
         # aclosing: the call is recorded before the job is completed, even when the
         # client goes away while this generator waits at a yield.
         async with aclosing(frames):
             async for frame in frames:
+                if not closed and opened.ticket.call.status != CallStatus.IN_PROGRESS:
+                    # The call is recorded (the usage, error or [DONE] frame comes
+                    # next): close the job before the client reads it, so that its
+                    # next request already sees the charge.
+                    closed = True
+                    await _stream_job_close(team, job, opened)
                 yield frame
     finally:
-        call = await sync_to_async(LLMCall.objects.get)(pk=opened.ticket.call.pk)
-        status = (
-            JobStatus.COMPLETED
-            if call.status == CallStatus.SUCCEEDED
-            else JobStatus.FAILED
-        )
-        await asyncio.shield(
-            sync_to_async(job_complete)(
-                team=team, job_id=str(job.job_id), status=status
-            )
-        )
+        if not closed:
+            await _stream_job_close(team, job, opened)
+
+
+async def _stream_job_close(team: Team, job: Job, opened: OpenStream) -> None:
+    call = await sync_to_async(LLMCall.objects.get)(pk=opened.ticket.call.pk)
+    status = (
+        JobStatus.COMPLETED if call.status == CallStatus.SUCCEEDED else JobStatus.FAILED
+    )
+    await asyncio.shield(
+        sync_to_async(job_complete)(team=team, job_id=str(job.job_id), status=status)
+    )

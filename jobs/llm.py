@@ -106,6 +106,8 @@ class Completion:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_ms: int = 0
+    # The same wait as latency_ms, unrounded (the /v1 overhead header subtracts it).
+    provider_seconds: float = 0.0
 
     @property
     def total_tokens(self) -> int:
@@ -337,6 +339,7 @@ def _completion_of(
             model=route.model, messages=params.messages
         )
         completion_tokens = text_tokens_estimate(choice.message.content or "")
+    waited = time.monotonic() - started
     return Completion(
         route=route,
         content=choice.message.content,
@@ -344,7 +347,8 @@ def _completion_of(
         tool_calls=_tool_calls(choice.message),
         prompt_tokens=prompt_tokens,
         completion_tokens=completion_tokens,
-        latency_ms=int((time.monotonic() - started) * 1000),
+        latency_ms=int(waited * 1000),
+        provider_seconds=waited,
     )
 
 
@@ -445,6 +449,7 @@ class Stream:
                 text_tokens_estimate(json.dumps(call))
                 for call in self.tool_calls.values()
             )
+        waited = time.monotonic() - self.started
         return Completion(
             route=self.route,
             content=text,
@@ -452,7 +457,8 @@ class Stream:
             tool_calls=list(self.tool_calls.values()) or None,
             prompt_tokens=prompt,
             completion_tokens=completion,
-            latency_ms=int((time.monotonic() - self.started) * 1000),
+            latency_ms=int(waited * 1000),
+            provider_seconds=waited,
         )
 
     async def close(self) -> None:

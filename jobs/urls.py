@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from jobs import api
+from jobs import api, openai_api
 
 urlpatterns = [
     path("api/jobs/create", api.JobCreateView.as_view(), name="job-create"),
@@ -41,4 +41,11 @@ urlpatterns = [
         api.OrganizationUsageView.as_view(),
         name="organization-usage",
     ),
+    path(
+        "v1/chat/completions",
+        openai_api.chat_completions,
+        name="openai-chat-completions",
+    ),
+    path("v1/models", openai_api.models_list, name="openai-models"),
+    path("v1/models/<str:model>", openai_api.model_detail, name="openai-model"),
 ]
