@@ -23,6 +23,7 @@ from django.utils.html import format_html
 from credits.models import CreditAccount, CreditHold, EntryType, LedgerEntry
 from credits.services import MAX_CREDITS_PER_OPERATION, credit_add
 from saas_litellm.exceptions import ServiceError
+from teams.services import audit_log_write
 
 ADD_CREDITS_TEMPLATE = "admin/credits/add_credits.html"
 ADD_CREDITS_PERMISSION = "credits.change_creditaccount"
@@ -57,9 +58,19 @@ class CreditAccountAdmin(ReadOnlyAdmin):
         "credits_remaining",
         "add_credits_link",
     ]
-    list_select_related = ["team"]
+    list_select_related = ["team__organization"]
+    list_filter = ["team__status", "team__organization"]
     search_fields = ["team__team_id", "team__team_alias"]
+    ordering = ["team__team_id"]
     actions = ["add_credits_action"]
+
+    def has_add_credits_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(ADD_CREDITS_PERMISSION)
+
+    def get_list_display(self, request: HttpRequest) -> list[str]:
+        if self.has_add_credits_permission(request):
+            return self.list_display
+        return [name for name in self.list_display if name != "add_credits_link"]
 
     @admin.display(description="remaining")
     def credits_remaining(self, account: CreditAccount) -> int:
@@ -70,7 +81,9 @@ class CreditAccountAdmin(ReadOnlyAdmin):
         url = reverse("admin:credits_creditaccount_add_credits", args=[account.pk])
         return format_html('<a class="button" href="{}">Add credits</a>', url)
 
-    @admin.action(description="Add credits to the selected account")
+    @admin.action(
+        description="Add credits to the selected account", permissions=["add_credits"]
+    )
     def add_credits_action(
         self, request: HttpRequest, queryset: QuerySet[CreditAccount]
     ) -> HttpResponse | None:
@@ -104,18 +117,36 @@ class CreditAccountAdmin(ReadOnlyAdmin):
         if request.method == "POST":
             form = AddCreditsForm(request.POST)
             if form.is_valid():
+                actor = f"admin:{request.user.get_username()}"
+                idempotency_key = f"admin-form:{form.cleaned_data['token']}"
+                # A resend of the form returns the first entry; audit-log it once.
+                is_resend = account.entries.filter(
+                    idempotency_key=idempotency_key
+                ).exists()
                 try:
                     entry = credit_add(
                         team=account.team,
                         credits=form.cleaned_data["credits"],
                         entry_type=EntryType.ALLOCATION,
                         reason=form.cleaned_data["reason"],
-                        actor=f"admin:{request.user.get_username()}",
-                        idempotency_key=f"admin-form:{form.cleaned_data['token']}",
+                        actor=actor,
+                        idempotency_key=idempotency_key,
                     )
                 except ServiceError as error:
                     form.add_error(None, error.detail)
                 else:
+                    if not is_resend:
+                        audit_log_write(
+                            actor=actor,
+                            action="credits.add",
+                            obj=account.team,
+                            object_id=account.team.team_id,
+                            after={
+                                "credits": entry.amount,
+                                "reason": entry.reason,
+                                "transaction_id": str(entry.transaction_id),
+                            },
+                        )
                     self.message_user(
                         request,
                         f"{account.team.team_id}: {entry.amount} credits added "
@@ -123,7 +154,7 @@ class CreditAccountAdmin(ReadOnlyAdmin):
                         messages.SUCCESS,
                     )
                     return HttpResponseRedirect(
-                        reverse("admin:credits_creditaccount_changelist")
+                        reverse("admin:teams_team_change", args=[account.team_id])
                     )
         else:
             form = AddCreditsForm(initial={"token": uuid.uuid4()})
@@ -141,7 +172,7 @@ class CreditAccountAdmin(ReadOnlyAdmin):
 class LedgerEntryAdmin(ReadOnlyAdmin):
     list_display = [
         "created_at",
-        "account",
+        "team",
         "entry_type",
         "amount",
         "balance_before",
@@ -150,15 +181,34 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
         "actor",
         "reason",
     ]
-    list_filter = ["entry_type"]
+    list_filter = ["entry_type", "account__team__organization"]
     list_select_related = ["account__team"]
     search_fields = ["account__team__team_id", "job_id", "reason", "actor"]
     date_hierarchy = "created_at"
+    ordering = ["-created_at", "-id"]
+
+    @admin.display(description="Team", ordering="account__team__team_id")
+    def team(self, entry: LedgerEntry) -> str:
+        return entry.account.team.team_id
 
 
 @admin.register(CreditHold)
 class CreditHoldAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "account", "job_id", "amount", "status", "expires_at"]
-    list_filter = ["status"]
+    list_display = [
+        "created_at",
+        "team",
+        "job_id",
+        "amount",
+        "status",
+        "expires_at",
+        "closed_at",
+    ]
+    list_filter = ["status", "account__team"]
     list_select_related = ["account__team"]
     search_fields = ["account__team__team_id", "job_id"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at"]
+
+    @admin.display(description="Team", ordering="account__team__team_id")
+    def team(self, hold: CreditHold) -> str:
+        return hold.account.team.team_id

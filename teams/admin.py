@@ -8,15 +8,16 @@ in a cookie), the URL, a change page or a log line.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html, format_html_join
@@ -36,6 +37,12 @@ from teams.models import (
 )
 
 KEY_SHOWN_ONCE_TEMPLATE = "admin/teams/key_shown_once.html"
+STATUS_CONFIRMATION_TEMPLATE = "admin/teams/team/status_confirmation.html"
+STATUS_VERBS = {
+    TeamStatus.SUSPENDED: "suspend",
+    TeamStatus.PAUSED: "pause",
+    TeamStatus.ACTIVE: "resume",
+}
 ISSUED_KEYS_ATTRIBUTE = "_teams_issued_keys"
 
 
@@ -43,7 +50,7 @@ def admin_actor(request: HttpRequest) -> str:
     return f"admin:{request.user.get_username()}"
 
 
-def _copy_saved(target: Any, saved: Any) -> None:
+def copy_saved(target: Any, saved: Any) -> None:
     """Make the admin's unsaved form instance the object a service created."""
     for field in saved._meta.concrete_fields:
         setattr(target, field.attname, getattr(saved, field.attname))
@@ -70,7 +77,19 @@ def key_shown_once_response(
     return response
 
 
-def _remember_issued(request: HttpRequest, key: VirtualKey, plaintext: str) -> None:
+def _admin_url(name: str, *args: Any) -> str:
+    """The URL of another app's admin page, or "" when that app is not installed."""
+    try:
+        return reverse(name, args=args)
+    except NoReverseMatch:
+        return ""
+
+
+def _when(moment: Any) -> str:
+    return f"{moment:%Y-%m-%d %H:%M}" if moment else "-"
+
+
+def remember_issued(request: HttpRequest, key: VirtualKey, plaintext: str) -> None:
     setattr(request, ISSUED_KEYS_ATTRIBUTE, [(key, plaintext)])
 
 
@@ -141,8 +160,16 @@ TEAM_CREATION_FIELDS = ["organization", "team_id", "team_alias", "access_groups"
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ["team_id", "organization", "status", "budget_mode", "created_at"]
+    list_display = [
+        "team_id",
+        "team_alias",
+        "organization",
+        "status",
+        "budget_mode",
+        "created_at",
+    ]
     list_filter = ["status", "budget_mode", "organization"]
+    ordering = ["team_id"]
     search_fields = ["team_id", "team_alias", "organization__organization_id"]
     list_select_related = ["organization"]
     filter_horizontal = ["access_groups"]
@@ -151,10 +178,10 @@ class TeamAdmin(admin.ModelAdmin):
         (None, {"fields": ["team_id", "organization", "team_alias", "status"]}),
         ("Credits", {"fields": ["credit_balance", "budget_mode", "tokens_per_credit",
                                 "credits_per_dollar", "markup_percent"]}),
+        ("Keys", {"fields": ["keys_summary"]}),
         ("Models", {"fields": ["access_groups"]}),
         ("Rate limits", {"fields": ["requests_per_minute", "tokens_per_minute",
                                     "max_parallel_requests"]}),
-        ("Keys", {"fields": ["keys_summary"]}),
         ("Other", {"fields": ["metadata", "created_at", "updated_at"]}),
     ]  # fmt: skip
     readonly_fields = [
@@ -167,9 +194,12 @@ class TeamAdmin(admin.ModelAdmin):
         "updated_at",
     ]
 
+    add_form = TeamCreationForm
+    add_fields = TEAM_CREATION_FIELDS
+
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list:
         if obj is None:
-            return [(None, {"fields": TEAM_CREATION_FIELDS})]
+            return [(None, {"fields": self.add_fields})]
         return self.fieldsets
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
@@ -179,7 +209,7 @@ class TeamAdmin(admin.ModelAdmin):
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
     ) -> type[forms.ModelForm]:
         if obj is None:
-            kwargs["form"] = TeamCreationForm
+            kwargs["form"] = self.add_form
         return super().get_form(request, obj, change=change, **kwargs)
 
     def save_model(
@@ -202,8 +232,8 @@ class TeamAdmin(admin.ModelAdmin):
             access_groups=list(form.cleaned_data["access_groups"]),
             actor=admin_actor(request),
         )
-        _copy_saved(obj, issued.key.team)
-        _remember_issued(request, issued.key, issued.plaintext)
+        copy_saved(obj, issued.key.team)
+        remember_issued(request, issued.key, issued.plaintext)
 
     def save_related(
         self,
@@ -219,6 +249,68 @@ class TeamAdmin(admin.ModelAdmin):
                 group_names=[g.group_name for g in form.cleaned_data["access_groups"]],
                 actor=admin_actor(request),
             )
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view(self.status_view)
+        return [
+            path(
+                "<path:object_id>/status/<str:status>/",
+                view,
+                name="teams_team_status",
+            ),
+            *super().get_urls(),
+        ]
+
+    def status_view(
+        self, request: HttpRequest, object_id: str, status: str
+    ) -> HttpResponse:
+        """Suspend, pause or resume one team from its page: confirm, then POST."""
+        team = self.get_object(request, object_id)
+        if team is None or status not in TeamStatus.values:
+            raise Http404("No such team or status")
+        if not self.has_change_permission(request, team):
+            raise PermissionDenied
+        change_url = reverse("admin:teams_team_change", args=[team.pk])
+        if request.method == "POST":
+            services.team_status_set(
+                team=team, status=status, actor=admin_actor(request)
+            )
+            self.message_user(
+                request, f"{team.team_id} is now {status}.", messages.SUCCESS
+            )
+            return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"{STATUS_VERBS[status].capitalize()} {team.team_id}?",
+            "team": team,
+            "status": status,
+            "verb": STATUS_VERBS[status],
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, STATUS_CONFIRMATION_TEMPLATE, context)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """Offer the other statuses as buttons above the form."""
+        team = self.get_object(request, object_id)
+        status_links = []
+        if team is not None and self.has_change_permission(request, team):
+            status_links = [
+                (
+                    reverse("admin:teams_team_status", args=[team.pk, status]),
+                    STATUS_VERBS[status].capitalize(),
+                )
+                for status in TeamStatus.values
+                if status != team.status
+            ]
+        extra_context = {**(extra_context or {}), "status_links": status_links}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def response_add(
         self, request: HttpRequest, obj: Team, post_url_continue: str | None = None
@@ -236,24 +328,63 @@ class TeamAdmin(admin.ModelAdmin):
             account = obj.credit_account
         except ObjectDoesNotExist:
             return "No credit account"
-        return (
-            f"{account.credits_remaining} remaining "
-            f"({account.credits_allocated} allocated, {account.credits_used} used, "
-            f"{account.credits_reserved} reserved)"
+        rows = format_html_join(
+            "",
+            "<tr><th scope='row'>{}</th><td>{}</td></tr>",
+            [
+                ("Allocated", account.credits_allocated),
+                ("Used", account.credits_used),
+                ("Reserved (open holds)", account.credits_reserved),
+                ("Available", account.credits_remaining),
+            ],
+        )
+        add_url = _admin_url("admin:credits_creditaccount_add_credits", account.pk)
+        link = (
+            format_html('<a class="button" href="{}">Add credits</a>', add_url)
+            if add_url
+            else ""
+        )
+        return format_html(
+            '<p>{} remaining</p><table class="team-balance">{}</table>{}',
+            account.credits_remaining,
+            rows,
+            link,
         )
 
     @admin.display(description="Keys")
     def keys_summary(self, obj: Team) -> str:
+        """Display forms only: the server never has a plaintext key to show."""
         keys = obj.keys.order_by("-created_at")
-        url = (
+        manage_url = (
             reverse("admin:teams_virtualkey_changelist") + f"?team__id__exact={obj.pk}"
         )
+        add_url = reverse("admin:teams_virtualkey_add") + f"?team={obj.pk}"
         rows = format_html_join(
             "",
-            "<li>{} — {} ({})</li>",
-            ((k.key_prefix, k.name, k.status) for k in keys),
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td>"
+            "<td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    k.key_prefix,
+                    k.name,
+                    k.status,
+                    _when(k.created_at),
+                    _when(k.last_used_at),
+                    _when(k.expires_at or k.revoked_at),
+                )
+                for k in keys
+            ),
         )
-        return format_html('<ul>{}</ul><a href="{}">Manage keys</a>', rows, url)
+        return format_html(
+            '<table class="team-keys"><thead><tr><th>Key</th><th>Name</th>'
+            "<th>Status</th><th>Created</th><th>Last used</th>"
+            "<th>Expires / revoked</th></tr></thead><tbody>{}</tbody></table>"
+            '<p><a class="button" href="{}">Issue a new key</a> '
+            '<a href="{}">Rotate or revoke keys</a></p>',
+            rows,
+            add_url,
+            manage_url,
+        )
 
     def _set_status(
         self, request: HttpRequest, queryset: QuerySet, status: str, verb: str
@@ -264,15 +395,15 @@ class TeamAdmin(admin.ModelAdmin):
             )
         self.message_user(request, f"{queryset.count()} team(s) {verb}.")
 
-    @admin.action(description="Suspend selected teams")
+    @admin.action(description="Suspend selected teams", permissions=["change"])
     def suspend_teams(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._set_status(request, queryset, TeamStatus.SUSPENDED, "suspended")
 
-    @admin.action(description="Pause selected teams")
+    @admin.action(description="Pause selected teams", permissions=["change"])
     def pause_teams(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._set_status(request, queryset, TeamStatus.PAUSED, "paused")
 
-    @admin.action(description="Resume selected teams")
+    @admin.action(description="Resume selected teams", permissions=["change"])
     def resume_teams(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._set_status(request, queryset, TeamStatus.ACTIVE, "resumed")
 
@@ -327,7 +458,7 @@ class VirtualKeyAdmin(admin.ModelAdmin):
     list_filter = [KeyStatusFilter, "team__organization"]
     search_fields = ["team__team_id", "name", "key_prefix"]
     list_select_related = ["team"]
-    actions = ["revoke_keys", "rotate_keys"]
+    actions = ["rotate_keys", "rotate_keys_now", "revoke_keys"]
     fields = [
         "key_id",
         "team",
@@ -370,8 +501,8 @@ class VirtualKeyAdmin(admin.ModelAdmin):
             expires_at=form.cleaned_data["expires_at"],
             actor=admin_actor(request),
         )
-        _copy_saved(obj, issued.key)
-        _remember_issued(request, issued.key, issued.plaintext)
+        copy_saved(obj, issued.key)
+        remember_issued(request, issued.key, issued.plaintext)
 
     def response_add(
         self,
@@ -383,7 +514,11 @@ class VirtualKeyAdmin(admin.ModelAdmin):
         back_url = reverse("admin:teams_virtualkey_changelist")
         return key_shown_once_response(request, self, issued, back_url)
 
-    @admin.action(description="Revoke selected keys now")
+    def has_manage_keys_permission(self, request: HttpRequest) -> bool:
+        """Keys are never edited as rows, but rotating and revoking them is a change."""
+        return request.user.has_perm(f"{self.opts.app_label}.change_virtualkey")
+
+    @admin.action(description="Revoke selected keys now", permissions=["manage_keys"])
     def revoke_keys(self, request: HttpRequest, queryset: QuerySet) -> None:
         for key in queryset.select_related("team"):
             services.virtual_key_revoke(
@@ -391,15 +526,35 @@ class VirtualKeyAdmin(admin.ModelAdmin):
             )
         self.message_user(request, f"{queryset.count()} key(s) revoked.")
 
-    @admin.action(description="Rotate selected keys (old key valid 24 more hours)")
+    @admin.action(
+        description="Rotate selected keys (old key valid 24 more hours)",
+        permissions=["manage_keys"],
+    )
     def rotate_keys(
         self, request: HttpRequest, queryset: QuerySet
+    ) -> HttpResponse | None:
+        return self._rotate(request, queryset, services.DEFAULT_ROTATION_GRACE)
+
+    @admin.action(
+        description="Rotate selected keys (old key stops working now)",
+        permissions=["manage_keys"],
+    )
+    def rotate_keys_now(
+        self, request: HttpRequest, queryset: QuerySet
+    ) -> HttpResponse | None:
+        return self._rotate(request, queryset, timedelta(0))
+
+    def _rotate(
+        self, request: HttpRequest, queryset: QuerySet, grace: timedelta
     ) -> HttpResponse | None:
         issued = []
         for key in queryset.select_related("team"):
             try:
                 rotated = services.virtual_key_rotate(
-                    team=key.team, key_id=key.key_id, actor=admin_actor(request)
+                    team=key.team,
+                    key_id=key.key_id,
+                    actor=admin_actor(request),
+                    grace_seconds=int(grace.total_seconds()),
                 )
             except ServiceError as exc:
                 self.message_user(
@@ -485,9 +640,11 @@ class ModelAliasAdmin(AuditedAdmin):
         "display_name",
         "provider",
         "actual_model",
+        "credential",
         "is_active",
     ]
     list_filter = ["is_active", "provider", "access_groups"]
+    list_select_related = ["credential"]
     search_fields = ["model_alias", "display_name", "actual_model"]
     filter_horizontal = ["access_groups"]
     readonly_fields = ["created_at", "updated_at"]
@@ -530,6 +687,7 @@ class ProviderCredentialAdmin(admin.ModelAdmin):
         "has_api_key",
     ]
     list_filter = ["is_active", "provider", "organization"]
+    list_select_related = ["organization"]
     search_fields = ["credential_name", "provider"]
     readonly_fields = ["credential_id", "has_api_key", "created_at", "updated_at"]
 

@@ -5,10 +5,12 @@ from http import HTTPStatus
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import reverse
 
 from credits.models import LedgerEntry
+from teams.models import AuditLog
 
 pytestmark = pytest.mark.django_db
 
@@ -102,3 +104,23 @@ def test_the_add_credits_action_opens_the_form_for_one_selected_account(operator
     )
     assert response.status_code == HTTPStatus.FOUND
     assert response["Location"] == add_credits_url(team)
+
+
+def test_adding_credits_in_the_dashboard_is_audit_logged_once(operator, team):
+    form = {"credits": 7, "reason": "goodwill", "token": form_token(operator, team)}
+    operator.post(add_credits_url(team), form)
+    operator.post(add_credits_url(team), form)
+    entry = AuditLog.objects.get(action="credits.add")
+    assert (entry.actor, entry.object_id) == ("admin:operator", team.team_id)
+    assert entry.after["credits"] == 7
+
+
+def test_a_viewer_sees_accounts_without_add_credits_buttons_or_action(team):
+    user = get_user_model().objects.create_user("looker", is_staff=True)
+    user.groups.add(Group.objects.get(name="viewer"))
+    client = Client()
+    client.force_login(user)
+    page = client.get(reverse("admin:credits_creditaccount_changelist"))
+    assert page.status_code == HTTPStatus.OK
+    assert "Add credits" not in page.content.decode()
+    assert 'name="action"' not in page.content.decode()

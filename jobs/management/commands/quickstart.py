@@ -9,12 +9,19 @@ running it again is harmless):
 
 The demo team's virtual key is printed once, on the run that creates the team. Later
 runs say how to get a new key: `python manage.py create_key demo-team`.
+
+With DEBUG on it also creates the dashboard login `admin` (a superuser) with a random
+password, printed once on the run that creates it; with DEBUG off it never does (use
+`python manage.py createsuperuser`).
 """
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
@@ -33,6 +40,7 @@ GROUP = "gpt-models"
 ALIAS = "demo"
 TEAM_ID = "demo-team"
 DEMO_ANSWER = "Hello from the SaaS LiteLLM demo model."
+ADMIN_USERNAME = "admin"
 
 
 class Command(BaseCommand):
@@ -61,6 +69,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Base URL: {BASE_URL}")
         self.stdout.write(f"Team:     {TEAM_ID} (organization {ORGANIZATION_ID})")
         self.stdout.write(f"Model:    {ALIAS} (answers offline)")
+        if settings.DEBUG:
+            self.demo_admin_create()
         if Team.objects.filter(team_id=TEAM_ID).exists():
             self.stdout.write(
                 "The team's key was shown on the first run. For a new one: "
@@ -77,3 +87,20 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"Key:      {onboarded.issued.plaintext}")
         self.stdout.write("Store this key now: it is not shown again.")
+
+    def demo_admin_create(self) -> None:
+        """The dashboard login of a development checkout, password shown once."""
+        users = get_user_model()
+        if users.objects.filter(username=ADMIN_USERNAME).exists():
+            self.stdout.write(
+                f"Admin:    {BASE_URL}/admin/ as '{ADMIN_USERNAME}' (password shown on "
+                f"the first run; to reset it: python manage.py changepassword "
+                f"{ADMIN_USERNAME})"
+            )
+            return
+        password = secrets.token_urlsafe(12)
+        users.objects.create_superuser(ADMIN_USERNAME, "", password)
+        self.stdout.write(
+            f"Admin:    {BASE_URL}/admin/ as '{ADMIN_USERNAME}', password {password} "
+            "(development only; not shown again)"
+        )

@@ -1,0 +1,211 @@
+"""The operator dashboard in a real browser: headless Debian Chromium via Selenium.
+
+The browser and its driver come from Debian (`apt-get install chromium
+chromium-driver`, done by .ci/run); nothing is downloaded at test time. The tests are
+skipped, with the reason, where they are missing. Screenshots of the home and a team
+page go to artifacts/screenshots/ for a human to look at.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+from http import HTTPStatus
+from pathlib import Path
+
+import pytest
+import requests
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from jobs.models import CallStatus, Job, LLMCall
+from jobs.services import job_complete, job_create
+from teams.models import Team
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+SCREENSHOTS = settings.BASE_DIR / "artifacts" / "screenshots"
+PASSWORD = "browser-test-password"
+CHROMIUM_FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--window-size=1400,1100",
+]
+
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed")
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+        reason="needs Debian's chromium and chromium-driver "
+        "(apt-get install chromium chromium-driver)",
+    ),
+]
+
+
+@pytest.fixture
+def browser() -> Iterator[webdriver.Chrome]:
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={profile}"]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(
+        options=options, service=Service(executable_path=str(CHROMEDRIVER))
+    )
+    driver.implicitly_wait(5)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def operator(live_server, browser, settings, organization) -> webdriver.Chrome:
+    """The browser, logged in to the dashboard as a superuser."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    get_user_model().objects.create_superuser("operator", "op@example.com", PASSWORD)
+    browser.get(f"{live_server.url}/admin/login/")
+    browser.find_element(By.NAME, "username").send_keys("operator")
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    assert browser.find_element(By.ID, "user-tools")
+    return browser
+
+
+def api(live_server, method: str, path: str, key: str, **kwargs) -> requests.Response:
+    return requests.request(
+        method,
+        f"{live_server.url}{path}",
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=10,
+        **kwargs,
+    )
+
+
+def page_text(browser) -> str:
+    return browser.find_element(By.TAG_NAME, "body").text
+
+
+def run_action(browser, action: str) -> None:
+    """Tick every row of the changelist on screen and run `action`."""
+    for box in browser.find_elements(By.NAME, "_selected_action"):
+        box.click()
+    Select(browser.find_element(By.NAME, "action")).select_by_value(action)
+    browser.find_element(By.NAME, "index").click()
+
+
+def screenshot(browser, name: str) -> None:
+    """The whole page, not just the window."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(1400, min(height + 120, 4000))
+    browser.save_screenshot(str(SCREENSHOTS / name))
+
+
+def test_an_operator_creates_funds_rotates_and_suspends_a_team(
+    live_server, operator, organization
+):
+    operator.get(f"{live_server.url}/admin/teams/team/add/")
+    Select(operator.find_element(By.ID, "id_organization")).select_by_visible_text(
+        str(organization)
+    )
+    operator.find_element(By.ID, "id_team_id").send_keys("browser-team")
+    operator.find_element(By.ID, "id_team_alias").send_keys("Made in a browser")
+    operator.find_element(By.NAME, "_save").click()
+
+    assert "will not be shown again" in page_text(operator)
+    key = operator.find_element(By.CSS_SELECTOR, "input.issued-key").get_attribute(
+        "value"
+    )
+    copy = operator.find_element(By.CSS_SELECTOR, "button.copy-key")
+    copy.click()
+    assert copy.text == "Copied"
+    assert api(live_server, "GET", "/api/teams/verify", key).status_code == 200
+
+    operator.find_element(By.PARTIAL_LINK_TEXT, "I have stored the key").click()
+    assert "0 remaining" in page_text(operator)
+    operator.find_element(By.LINK_TEXT, "Add credits").click()
+    operator.find_element(By.NAME, "credits").send_keys("250")
+    operator.find_element(By.NAME, "reason").send_keys("browser test")
+    operator.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    assert "250 remaining" in page_text(operator)
+    screenshot(operator, "team-page.png")
+
+    operator.find_element(By.LINK_TEXT, "Rotate or revoke keys").click()
+    run_action(operator, "rotate_keys")
+    new_key = operator.find_element(By.CSS_SELECTOR, "input.issued-key").get_attribute(
+        "value"
+    )
+    assert new_key != key
+    for usable in (key, new_key):  # the old key has its grace period
+        assert api(live_server, "GET", "/api/teams/verify", usable).status_code == 200
+
+    operator.get(f"{live_server.url}/admin/teams/team/?q=browser-team")
+    run_action(operator, "suspend_teams")
+    message = operator.find_element(By.CSS_SELECTOR, ".messagelist")
+    assert "1 team(s) suspended" in message.text
+    assert Team.objects.get(team_id="browser-team").status == "suspended"
+    refused = api(
+        live_server,
+        "POST",
+        "/api/jobs/create",
+        new_key,
+        json={"team_id": "browser-team", "job_type": "after-suspension"},
+    )
+    assert refused.status_code == HTTPStatus.FORBIDDEN
+    assert refused.json()["code"] == "team_suspended"
+
+
+def some_history(team: Team) -> None:
+    """Jobs and calls spread over the last days, so the charts have a shape."""
+    now = timezone.now()
+    for days_ago, count in [(1, 2), (3, 5), (6, 1), (9, 4), (12, 3), (20, 6), (0, 2)]:
+        for _ in range(count):
+            job = job_create(team=team, job_type="chart-demo")
+            LLMCall.objects.create(
+                job=job,
+                team=team,
+                model_alias="demo",
+                status=CallStatus.FAILED if days_ago == 9 else CallStatus.SUCCEEDED,
+                provider_cost_usd=Decimal("0.0125") * count,
+                client_cost_usd=Decimal("0.015") * count,
+            )
+            job_complete(team=team, job_id=str(job.job_id), status="completed")
+            moment = now - timedelta(days=days_ago)
+            Job.objects.filter(pk=job.pk).update(created_at=moment)
+            LLMCall.objects.filter(job=job).update(created_at=moment)
+
+
+def test_the_dashboard_home_shows_numbers_and_charts_with_the_admin_styles(
+    live_server, operator, team
+):
+    some_history(team)
+    operator.get(f"{live_server.url}/admin/")
+    charts = operator.find_elements(By.CSS_SELECTOR, ".dashboard-charts svg.chart")
+    assert len(charts) == 3
+    assert all(chart.get_attribute("role") == "img" for chart in charts)
+    assert "At a glance" in page_text(operator)
+    # The admin's own stylesheet applied: the header has its coloured background.
+    header = operator.find_element(By.ID, "header")
+    assert header.value_of_css_property("background-color") != "rgba(0, 0, 0, 0)"
+    screenshot(operator, "dashboard-home.png")
+
+    operator.get(f"{live_server.url}/admin/teams/team/{team.pk}/change/")
+    assert "chart-demo" in page_text(operator)  # recent jobs
+    assert len(operator.find_elements(By.CSS_SELECTOR, "svg.chart")) == 3
+    screenshot(operator, "team-page-with-usage.png")
