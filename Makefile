@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
-.PHONY: setup run test lint format bench
+.PHONY: setup run test lint format bench bench-credits
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -36,4 +36,7 @@ format: setup
 	$(BIN)/ruff format .
 
 bench: setup
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python bench/run.py
+
+bench-credits: setup
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python bench/credits_bench.py

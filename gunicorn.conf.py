@@ -6,6 +6,7 @@ Uvicorn workers serve the ASGI app, so hundreds of open streams need no extra th
 
 from __future__ import annotations
 
+import gc
 import os
 
 bind = os.environ.get("BIND", f"0.0.0.0:{os.environ.get('PORT', '8003')}")
@@ -31,3 +32,8 @@ def on_starting(server: object) -> None:
 
     get_resolver().url_patterns  # noqa: B018 - imports every view module
     llm_warm()
+    # Move what the master built into a permanent generation: the garbage collector
+    # then never touches those pages in the workers, so they stay shared (copy on
+    # write) instead of being copied into every worker.
+    gc.collect()
+    gc.freeze()

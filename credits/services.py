@@ -646,7 +646,7 @@ def team_settings_update(
     )
     with transaction.atomic():
         locked = (
-            Team.objects.select_for_update()
+            Team.objects.select_for_update(of=("self",))
             .select_related("organization")
             .get(pk=team.pk)
         )

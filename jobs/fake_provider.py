@@ -146,6 +146,8 @@ def _split(text: str, parts: int) -> list[str]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Small writes go out at once; with Nagle each answer waited ~40 ms for an ACK.
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -299,6 +301,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # Bursts of concurrent clients must queue, not be refused (the default is 5).
+    request_queue_size = 256
     allow_reuse_address = True
 
     def __init__(self, port: int, state: FakeProviderState) -> None:

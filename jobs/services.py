@@ -205,7 +205,14 @@ def job_complete(
     metadata = metadata_check(metadata)
     job = job_get(team=team, job_id=job_id)
     with transaction.atomic():
-        job = Job.objects.select_for_update().select_related("team").get(pk=job.pk)
+        # Lock the job row only: locking the team row too (select_related joins it)
+        # blocks every concurrent job and call insert of the team on its foreign key
+        # check, and PostgreSQL deadlocks with the credit account lock.
+        job = (
+            Job.objects.select_for_update(of=("self",))
+            .select_related("team")
+            .get(pk=job.pk)
+        )
         if not job.is_open:
             if job.status == status:
                 return job
@@ -231,7 +238,11 @@ def jobs_expire(*, older_than: timedelta, actor: str = "expire_jobs") -> dict[st
     ):
         try:
             with transaction.atomic():
-                job = Job.objects.select_for_update().select_related("team").get(pk=pk)
+                job = (
+                    Job.objects.select_for_update(of=("self",))
+                    .select_related("team")
+                    .get(pk=pk)
+                )
                 if not job.is_open:
                     continue
                 has_success = job.calls.filter(status=CallStatus.SUCCEEDED).exists()

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Sum
 from rest_framework.test import APIClient
 
 from credits.models import EntryType, LedgerEntry
 from credits.services import credit_add
 from jobs.models import Job, JobStatus
+from jobs.services import job_complete
 from jobs.tests.conftest import account, call_body, complete
 from teams.models import BudgetMode
 from teams.services import team_create
@@ -114,3 +116,59 @@ def test_concurrent_calls_in_consumption_mode_stay_within_the_credits(small_team
     assert account(team).credits_used <= 5
     assert account(team).credits_reserved == 0
     assert_ledger_invariant(team)
+
+
+def test_concurrent_one_shot_jobs_all_succeed_and_are_all_billed(
+    team_key, team, chat_alias
+):
+    """Completing a job must not lock the team row: concurrent job and call inserts
+    check their foreign key to it, and PostgreSQL then deadlocked (seen under load)."""
+    before = account(team).credits_used
+    body = {"team_id": team.team_id, "job_type": "one-shot", **call_body()}
+
+    def one_shot(_: int):
+        return client_for(team_key).post(
+            "/api/jobs/create-and-call", body, format="json"
+        )
+
+    results = in_threads(12, one_shot)
+    assert [r.status_code for r in results] == [HTTPStatus.OK] * 12
+    assert Job.objects.filter(team=team, status=JobStatus.COMPLETED).count() == 12
+    assert account(team).credits_used == before + 12
+    assert_ledger_invariant(team)
+
+
+def test_completing_a_job_does_not_wait_for_another_job_being_created(
+    team_key, team, job_id
+):
+    """A job insert checks its foreign key to the team at commit, taking a key-share
+    lock on the team row while it already holds the credit account. Completing another
+    job must not lock the team row: it once did, and under load the two deadlocked."""
+    client_for(team_key).post(
+        f"/api/jobs/{job_id}/llm-call", call_body(), format="json"
+    )
+    inserted, finish = threading.Event(), threading.Event()
+
+    def create_and_hold() -> None:
+        try:
+            with transaction.atomic():
+                Job.objects.create(team=team, job_type="in-flight")
+                with connection.cursor() as cursor:
+                    # Run the commit-time foreign key check now, and hold its lock.
+                    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                inserted.set()
+                finish.wait(timeout=30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=create_and_hold)
+    holder.start()
+    try:
+        assert inserted.wait(timeout=10)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '3s'")
+        job = job_complete(team=team, job_id=job_id, status=JobStatus.COMPLETED)
+    finally:
+        finish.set()
+        holder.join()
+    assert job.credits_charged == 1
