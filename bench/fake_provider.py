@@ -2,15 +2,9 @@
 
     python bench/fake_provider.py --port N [--latency S] [--chunks N] [--processes N]
 
-Two differences from `manage.py fake_provider`, both about measuring, not behaviour:
-- TCP_NODELAY on its sockets. The handler writes the headers and the body of a
-  response separately; with Nagle's algorithm the body then waits for the client's
-  delayed ACK, so every "instant" answer took ~40 ms and that stall would drown the
-  gateways' overhead.
-- A listen backlog of 256 instead of socketserver's 5, which drops SYNs (and costs a
-  1 s retransmission) when a gateway opens 32 connections at once.
-- `--processes N` serves the same port from N processes (SO_REUSEPORT), so the
-  provider is not what limits throughput at concurrency 32.
+One difference from `manage.py fake_provider`, about measuring, not behaviour:
+`--processes N` serves the same port from N processes (SO_REUSEPORT), so the provider
+is not what limits throughput at concurrency 32.
 It needs no Django: the module is plain standard library.
 """
 
@@ -28,12 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from jobs import fake_provider
 
-fake_provider._Handler.disable_nagle_algorithm = True  # type: ignore[attr-defined]
-
 
 class _ReusePortServer(fake_provider._Server):
-    request_queue_size = 256  # socketserver's 5 drops connections opened in a burst
-
     def server_bind(self) -> None:
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         super().server_bind()
