@@ -25,7 +25,7 @@ run: setup
 
 # The whole suite, on the PostgreSQL at TEST_DATABASE_URL.
 test: setup
-	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python -m pytest
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python -m pytest -n 2
 
 lint: setup
 	$(BIN)/ruff check .
