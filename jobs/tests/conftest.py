@@ -6,7 +6,7 @@ reaches it through the real litellm code path.
 
 from __future__ import annotations
 
-import socket
+from collections.abc import Iterator
 from decimal import Decimal
 from http import HTTPStatus
 from typing import Any
@@ -19,21 +19,9 @@ from rest_framework.test import APIClient
 
 from credits.models import CreditAccount, LedgerEntry
 from jobs.fake_provider import FakeBehaviour, FakeProvider, fake_provider_start
+from jobs.tests.live import asgi_served, free_port
 from teams.models import ModelAccessGroup, ModelAlias, ProviderCredential, Team
 from teams.services import provider_credential_create
-
-PORT_RANGE = range(18110, 18150)
-
-
-def free_port(ports: range = PORT_RANGE) -> int:
-    for port in ports:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in the helper's range")
 
 
 @pytest.fixture(scope="session")
@@ -107,8 +95,8 @@ def job_id(team_client, team, chat_alias) -> str:
 
 @pytest.fixture
 def stream_post(team_key):
-    """POST through Django's AsyncClient and read the whole body in one event loop
-    (as an ASGI server does; the sync test client would split it over two loops)."""
+    """POST through Django's AsyncClient and read the whole streamed body, in the one
+    event loop that produced it, as an ASGI server does."""
 
     def post(path: str, body: dict[str, Any], key: str | None = None) -> Any:
         async def run() -> Any:
@@ -180,28 +168,8 @@ def usd(value: str) -> Decimal:
 
 
 @pytest.fixture
-def asgi_server(transactional_db) -> str:
+def asgi_server(transactional_db) -> Iterator[str]:
     """The project's ASGI app served by uvicorn on 127.0.0.1 (a real server, so a
     client can really hang up mid-stream)."""
-    import threading
-    import time
-
-    import uvicorn
-
-    port = free_port(range(18150, 18190))
-    config = uvicorn.Config(
-        "saas_litellm.asgi:application",
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="off",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with asgi_served() as url:
+        yield url

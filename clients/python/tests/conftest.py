@@ -11,9 +11,6 @@ Async tests must not touch the ORM: set data up in (sync) fixtures.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,6 +18,7 @@ import pytest
 from django.core.cache import cache
 
 from jobs.fake_provider import FakeProvider, fake_provider_start
+from jobs.tests.live import asgi_served, free_port
 from teams.models import Team
 from teams.services import (
     model_access_group_create,
@@ -30,18 +28,6 @@ from teams.services import (
 )
 
 ACTOR = "client-tests"
-PORTS = range(18400, 18500)  # this suite's share of the machine's ports
-
-
-def free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {PORTS}")
 
 
 @pytest.fixture
@@ -59,25 +45,8 @@ def fake_provider() -> Iterator[FakeProvider]:
 @pytest.fixture(scope="session")
 def asgi_server(django_db_setup: None) -> Iterator[str]:
     """The project's ASGI application served by uvicorn from a thread; its URL."""
-    import uvicorn
-
-    from saas_litellm.asgi import application
-
-    port = free_port()
-    config = uvicorn.Config(
-        application, host="127.0.0.1", port=port, lifespan="off", log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="asgi-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the ASGI test server did not start")
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=5)
+    with asgi_served() as url:
+        yield url
 
 
 @pytest.fixture
