@@ -1,0 +1,334 @@
+"""The model catalogue: model aliases, access groups and provider credentials."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError, Q
+
+from saas_litellm.exceptions import Conflict, InvalidInput, NotFound
+from teams.keys import credential_encrypt
+from teams.models import ModelAccessGroup, ModelAlias, Organization, ProviderCredential
+from teams.services.audit import audit_log_write
+from teams.services.tenancy import access_groups_resolve
+
+
+def _aliases_resolve(
+    *, aliases: list[str], what: str = "Model alias"
+) -> list[ModelAlias]:
+    found = {
+        a.model_alias: a for a in ModelAlias.objects.filter(model_alias__in=aliases)
+    }
+    missing = sorted({name for name in aliases if name not in found})
+    if missing:
+        raise NotFound(f"{what}(es) not found: {', '.join(missing)}")
+    return [found[name] for name in dict.fromkeys(aliases)]
+
+
+def provider_credential_get(*, credential: str) -> ProviderCredential:
+    """A credential by its UUID or its name; unknown → NotFound."""
+    query = Q(credential_name=credential)
+    with contextlib.suppress(ValueError):
+        query |= Q(credential_id=uuid.UUID(str(credential)))
+    found = ProviderCredential.objects.filter(query).first()
+    if found is None:
+        raise NotFound(f"Provider credential '{credential}' not found")
+    return found
+
+
+def _alias_state(alias: ModelAlias) -> dict[str, Any]:
+    return {
+        "provider": alias.provider,
+        "actual_model": alias.actual_model,
+        "access_groups": sorted(g.group_name for g in alias.access_groups.all()),
+        "pricing_input": None
+        if alias.pricing_input is None
+        else str(alias.pricing_input),
+        "pricing_output": (
+            None if alias.pricing_output is None else str(alias.pricing_output)
+        ),
+        "fallbacks": alias.fallbacks,
+        "credential": alias.credential.credential_name if alias.credential else None,
+        "api_base": alias.api_base,
+        "is_active": alias.is_active,
+    }
+
+
+def _alias_apply(
+    alias: ModelAlias, fields: dict[str, Any]
+) -> list[ModelAccessGroup] | None:
+    """Copy validated fields onto an alias; return the access groups to set."""
+    groups = None
+    if "access_groups" in fields:
+        groups = access_groups_resolve(group_names=fields.pop("access_groups"))
+    if "fallbacks" in fields:
+        fallbacks = list(dict.fromkeys(fields.pop("fallbacks") or []))
+        if alias.model_alias in fallbacks:
+            raise InvalidInput("A model alias cannot be its own fallback")
+        _aliases_resolve(aliases=fallbacks, what="Fallback alias")
+        alias.fallbacks = fallbacks
+    if "credential" in fields:
+        credential = fields.pop("credential")
+        alias.credential = (
+            provider_credential_get(credential=credential) if credential else None
+        )
+    for name, value in fields.items():
+        setattr(alias, name, value)
+    return groups
+
+
+def model_alias_create(*, actor: str, model_alias: str, **fields: Any) -> ModelAlias:
+    """Create an alias. Unknown access group, fallback or credential → NotFound;
+    a taken alias → Conflict."""
+    alias = ModelAlias(model_alias=model_alias)
+    groups = _alias_apply(alias, dict(fields))
+    try:
+        with transaction.atomic():
+            alias.save()
+            if groups:
+                alias.access_groups.set(groups)
+            audit_log_write(
+                actor=actor,
+                action="model_alias.create",
+                obj=alias,
+                object_id=model_alias,
+                after=_alias_state(alias),
+            )
+    except IntegrityError:
+        raise Conflict(f"Model alias '{model_alias}' already exists") from None
+    return alias
+
+
+def model_alias_update(*, alias: ModelAlias, actor: str, **fields: Any) -> ModelAlias:
+    """Change the fields given; the others keep their values."""
+    with transaction.atomic():
+        alias = ModelAlias.objects.select_for_update().get(pk=alias.pk)
+        before = _alias_state(alias)
+        groups = _alias_apply(alias, dict(fields))
+        alias.save()
+        if groups is not None:
+            alias.access_groups.set(groups)
+        audit_log_write(
+            actor=actor,
+            action="model_alias.update",
+            obj=alias,
+            object_id=alias.model_alias,
+            before=before,
+            after=_alias_state(alias),
+        )
+    return alias
+
+
+def model_alias_delete(*, alias: ModelAlias, actor: str) -> None:
+    """Delete an alias unless another alias names it as a fallback (Conflict)."""
+    with transaction.atomic():
+        users = sorted(
+            other.model_alias
+            for other in ModelAlias.objects.exclude(pk=alias.pk).only(
+                "model_alias", "fallbacks"
+            )
+            if alias.model_alias in (other.fallbacks or [])
+        )
+        if users:
+            raise Conflict(
+                f"Model alias '{alias.model_alias}' is a fallback of: "
+                f"{', '.join(users)}"
+            )
+        audit_log_write(
+            actor=actor,
+            action="model_alias.delete",
+            obj=alias,
+            object_id=alias.model_alias,
+            before=_alias_state(alias),
+        )
+        alias.delete()
+
+
+def model_access_group_create(
+    *,
+    actor: str,
+    group_name: str,
+    display_name: str = "",
+    description: str = "",
+    model_aliases: list[str] | None = None,
+) -> ModelAccessGroup:
+    """Create an access group holding the aliases named (unknown alias → NotFound)."""
+    aliases = _aliases_resolve(aliases=model_aliases or [])
+    try:
+        with transaction.atomic():
+            group = ModelAccessGroup.objects.create(
+                group_name=group_name,
+                display_name=display_name,
+                description=description,
+            )
+            group.model_aliases.set(aliases)
+            audit_log_write(
+                actor=actor,
+                action="access_group.create",
+                obj=group,
+                object_id=group_name,
+                after={"model_aliases": [a.model_alias for a in aliases]},
+            )
+    except IntegrityError:
+        raise Conflict(f"Access group '{group_name}' already exists") from None
+    return group
+
+
+def model_access_group_update(
+    *, group: ModelAccessGroup, actor: str, **fields: Any
+) -> ModelAccessGroup:
+    """Change display_name, description, is_active and (if given) model_aliases."""
+    aliases = None
+    if "model_aliases" in fields:
+        aliases = _aliases_resolve(aliases=fields.pop("model_aliases") or [])
+    with transaction.atomic():
+        before = {
+            **{name: getattr(group, name) for name in fields},
+            "model_aliases": sorted(
+                group.model_aliases.values_list("model_alias", flat=True)
+            ),
+        }
+        for name, value in fields.items():
+            setattr(group, name, value)
+        group.save()
+        if aliases is not None:
+            group.model_aliases.set(aliases)
+        audit_log_write(
+            actor=actor,
+            action="access_group.update",
+            obj=group,
+            object_id=group.group_name,
+            before=before,
+            after={
+                **fields,
+                "model_aliases": sorted(
+                    group.model_aliases.values_list("model_alias", flat=True)
+                ),
+            },
+        )
+    return group
+
+
+def model_access_group_delete(*, group: ModelAccessGroup, actor: str) -> None:
+    """Delete an access group; refused (Conflict) while any team uses it."""
+    with transaction.atomic():
+        group = ModelAccessGroup.objects.select_for_update().get(pk=group.pk)
+        team_ids = list(group.teams.values_list("team_id", flat=True)[:10])
+        if team_ids:
+            raise Conflict(
+                f"Access group '{group.group_name}' is used by team(s): "
+                f"{', '.join(team_ids)}"
+            )
+        audit_log_write(
+            actor=actor,
+            action="access_group.delete",
+            obj=group,
+            object_id=group.group_name,
+        )
+        group.delete()
+
+
+def provider_credential_create(
+    *,
+    actor: str,
+    provider: str,
+    credential_name: str,
+    api_key: str,
+    organization: Organization | None = None,
+    api_base: str = "",
+) -> ProviderCredential:
+    """Store a provider key encrypted; a taken credential_name → Conflict."""
+    try:
+        with transaction.atomic():
+            credential = ProviderCredential.objects.create(
+                organization=organization,
+                provider=provider,
+                credential_name=credential_name,
+                encrypted_api_key=credential_encrypt(api_key),
+                api_base=api_base,
+            )
+            audit_log_write(
+                actor=actor,
+                action="provider_credential.create",
+                obj=credential,
+                object_id=str(credential.credential_id),
+                after=_credential_state(credential),
+            )
+    except IntegrityError:
+        raise Conflict(
+            f"Provider credential '{credential_name}' already exists"
+        ) from None
+    return credential
+
+
+def provider_credential_update(
+    *,
+    credential: ProviderCredential,
+    actor: str,
+    api_key: str | None = None,
+    **fields: Any,
+) -> ProviderCredential:
+    """Change the fields given. An empty or absent api_key keeps the stored secret."""
+    try:
+        with transaction.atomic():
+            before = _credential_state(credential)
+            for name, value in fields.items():
+                setattr(credential, name, value)
+            if api_key:
+                credential.encrypted_api_key = credential_encrypt(api_key)
+            credential.save()
+            audit_log_write(
+                actor=actor,
+                action="provider_credential.update",
+                obj=credential,
+                object_id=str(credential.credential_id),
+                before=before,
+                after={
+                    **_credential_state(credential),
+                    "api_key_changed": bool(api_key),
+                },
+            )
+    except IntegrityError:
+        raise Conflict(
+            f"Provider credential '{credential.credential_name}' already exists"
+        ) from None
+    return credential
+
+
+def provider_credential_delete(*, credential: ProviderCredential, actor: str) -> None:
+    """Delete a credential; refused (Conflict) while a model alias names it."""
+    aliases = list(credential.model_aliases.values_list("model_alias", flat=True)[:10])
+    if aliases:
+        raise Conflict(
+            f"Provider credential '{credential.credential_name}' is used by model "
+            f"alias(es): {', '.join(aliases)}"
+        )
+    with transaction.atomic():
+        audit_log_write(
+            actor=actor,
+            action="provider_credential.delete",
+            obj=credential,
+            object_id=str(credential.credential_id),
+            before=_credential_state(credential),
+        )
+        try:
+            credential.delete()
+        except ProtectedError:
+            raise Conflict(
+                f"Provider credential '{credential.credential_name}' is in use"
+            ) from None
+
+
+def _credential_state(credential: ProviderCredential) -> dict[str, Any]:
+    return {
+        "credential_name": credential.credential_name,
+        "provider": credential.provider,
+        "organization_id": (
+            credential.organization.organization_id if credential.organization else None
+        ),
+        "api_base": credential.api_base,
+        "is_active": credential.is_active,
+    }
