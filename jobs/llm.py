@@ -7,6 +7,19 @@ in order, moving on only when a provider fails with a retryable error (429, 5xx,
 timeout, connection error). Failures come back as ProviderError / ProviderTimeout,
 whose client-facing detail never carries the provider's message; `internal` holds a
 sanitized description (exception class, status, route) for the LLMCall row.
+
+Pass-through for OpenAI-compatible providers: litellm's per-call work (pydantic
+response objects, its stream wrapper, logging objects, cost lookup) was a fifth of a
+worker's CPU and most of our streaming time-to-first-chunk overhead. So a route whose
+litellm model string is `openai/<model>`, that has an explicit api_base and a key, no
+mock_response, and whose model litellm does not rewrite parameters for (o-series,
+gpt-5 family) is sent by this module itself: one pooled `httpx.AsyncClient` per process
+and event loop, the OpenAI request body, the answer (or each SSE `data:` line) parsed
+with the json module into the same Completion / chunk dicts litellm's path produces.
+HTTP errors are mapped to the litellm exception classes litellm would raise, so the
+fallback rules, the client-facing errors and the `internal` description are the same.
+Everything else (Anthropic, Gemini, Azure, mock_response, openai/ without api_base)
+stays on litellm. `route_is_passthrough` tells which path a route takes.
 """
 
 from __future__ import annotations
@@ -16,10 +29,12 @@ import json
 import logging
 import math
 import os
+import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -34,6 +49,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
 os.environ.setdefault("LITELLM_TELEMETRY", "False")
 
+import httpx
 import litellm
 import openai
 from litellm import exceptions as litellm_errors
@@ -210,9 +226,15 @@ def call_cost_usd(
             Decimal(prompt_tokens) * (route.pricing_input or Decimal(0))
             + Decimal(completion_tokens) * (route.pricing_output or Decimal(0))
         ) / PER_MILLION
+    return _table_cost_usd(route.model, prompt_tokens, completion_tokens)
+
+
+@lru_cache(maxsize=4096)
+def _table_cost_usd(model: str, prompt_tokens: int, completion_tokens: int) -> Decimal:
+    """litellm's price for these exact figures (cached: the lookup is costly)."""
     try:
         prompt_cost, completion_cost = litellm.cost_per_token(
-            model=route.model,
+            model=model,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
         )
@@ -358,9 +380,14 @@ async def completion_run(*, routes: list[Route], params: CallParams) -> Completi
     started = time.monotonic()
     for position, route in enumerate(routes):
         try:
+            if route_is_passthrough(route):
+                call = _passthrough_run(route, params)
+            else:
+                call = litellm.acompletion(
+                    **_request_kwargs(route, params, stream=False)
+                )
             response = await asyncio.wait_for(
-                litellm.acompletion(**_request_kwargs(route, params, stream=False)),
-                timeout=settings.LLM_TIMEOUT_SECONDS + 1,
+                call, timeout=settings.LLM_TIMEOUT_SECONDS + 1
             )
         except Exception as exc:
             last = position == len(routes) - 1
@@ -369,10 +396,29 @@ async def completion_run(*, routes: list[Route], params: CallParams) -> Completi
             tried.append(_sanitized(exc, route))
             continue
         try:
+            if isinstance(response, httpx.Response):
+                return _completion_of_json(response, route, params, started)
             return _completion_of(response, route, params, started)
         except Exception as exc:  # a malformed answer is the provider's failure
             raise _failure(exc, route, tried) from None
     raise ProviderError()  # pragma: no cover - routes is never empty
+
+
+@dataclass(frozen=True)
+class _Usage:
+    """A pass-through stream's usage chunk, read like litellm's Usage."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+
+def _without_none(value: Any) -> Any:
+    """What pydantic's `model_dump(exclude_none=True)` leaves of a parsed chunk."""
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(item) for item in value]
+    return value
 
 
 @dataclass
@@ -381,7 +427,8 @@ class Stream:
 
     `frames()` yields OpenAI chunk dicts with `model` set to the alias; afterwards
     `completion()` holds the usage (the provider's, or an estimate from the text when
-    the stream was cut before the provider sent it).
+    the stream was cut before the provider sent it). Chunks are litellm's objects, or
+    on the pass-through path the provider's JSON chunks as dicts.
     """
 
     route: Route
@@ -395,10 +442,19 @@ class Stream:
     tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def _frame(self, chunk: Any) -> dict[str, Any] | None:
-        data = chunk.model_dump(exclude_none=True)
-        if getattr(chunk, "usage", None):
-            self.usage = chunk.usage
-            data.pop("usage", None)
+        if isinstance(chunk, dict):
+            data = _without_none(chunk)
+            usage = data.pop("usage", None)
+            if usage:
+                self.usage = _Usage(
+                    prompt_tokens=usage.get("prompt_tokens") or 0,
+                    completion_tokens=usage.get("completion_tokens") or 0,
+                )
+        else:
+            data = chunk.model_dump(exclude_none=True)
+            if getattr(chunk, "usage", None):
+                self.usage = chunk.usage
+                data.pop("usage", None)
         for choice in data.get("choices", []):
             delta = choice.get("delta") or {}
             for name in ("provider_specific_fields", "function_call"):
@@ -481,9 +537,9 @@ class Stream:
 
 async def _next_chunk(iterator: Any) -> Any:
     try:
-        return await asyncio.wait_for(
-            iterator.__anext__(), timeout=settings.LLM_TIMEOUT_SECONDS
-        )
+        # asyncio.timeout, not wait_for: no extra task per chunk.
+        async with asyncio.timeout(settings.LLM_TIMEOUT_SECONDS):
+            return await iterator.__anext__()
     except StopAsyncIteration:
         return None
 
@@ -493,13 +549,21 @@ async def completion_stream_open(*, routes: list[Route], params: CallParams) -> 
     tried: list[str] = []
     started = time.monotonic()
     for position, route in enumerate(routes):
+        response = None
         try:
+            if route_is_passthrough(route):
+                call = _passthrough_stream(route, params)
+            else:
+                call = litellm.acompletion(
+                    **_request_kwargs(route, params, stream=True)
+                )
             response = await asyncio.wait_for(
-                litellm.acompletion(**_request_kwargs(route, params, stream=True)),
-                timeout=settings.LLM_TIMEOUT_SECONDS + 1,
+                call, timeout=settings.LLM_TIMEOUT_SECONDS + 1
             )
             first = await _next_chunk(response.__aiter__())
         except Exception as exc:
+            if isinstance(response, _EventStream):
+                await response.aclose()
             last = position == len(routes) - 1
             if last or not _is_retryable(exc):
                 raise _failure(exc, route, tried) from None
@@ -509,6 +573,275 @@ async def completion_stream_open(*, routes: list[Route], params: CallParams) -> 
             route=route, params=params, response=response, first=first, started=started
         )
     raise ProviderError()  # pragma: no cover - routes is never empty
+
+
+# --- Pass-through for OpenAI-compatible providers ----------------------------------
+
+PASSTHROUGH_USER_AGENT = "saas-litellm-passthrough/1"
+_clients: dict[
+    asyncio.AbstractEventLoop, tuple[httpx.AsyncClient, AsyncIterator[None]]
+] = {}
+_clients_pid = os.getpid()
+_clients_lock = threading.Lock()
+# What litellm raises for an OpenAI-compatible provider's HTTP status (its
+# `_map_openai_exception`); other statuses are an APIError with that status.
+_STATUS_ERRORS: dict[int, type[Exception]] = {
+    400: litellm_errors.BadRequestError,
+    401: litellm_errors.AuthenticationError,
+    404: litellm_errors.NotFoundError,
+    408: litellm_errors.Timeout,
+    422: litellm_errors.BadRequestError,
+    429: litellm_errors.RateLimitError,
+    500: litellm_errors.InternalServerError,
+    502: litellm_errors.BadGatewayError,
+    503: litellm_errors.ServiceUnavailableError,
+    504: litellm_errors.Timeout,
+}
+
+
+def route_is_passthrough(route: Route) -> bool:
+    """Whether this module calls the route's provider itself rather than litellm."""
+    return (
+        route.model.startswith("openai/")
+        and bool(route.api_base)
+        and bool(route.api_key)
+        and not route.mock_response
+        and not _model_rewritten_by_litellm(route.model)
+    )
+
+
+@lru_cache(maxsize=1024)
+def _model_rewritten_by_litellm(model: str) -> bool:
+    """Models whose parameters litellm translates (max_completion_tokens, …)."""
+    name = model.split("/", 1)[1]
+    try:
+        return bool(
+            litellm.OpenAIOSeriesConfig().is_model_o_series_model(name)
+            or litellm.OpenAIGPT5Config.is_model_gpt_5_model(name)
+        )
+    except Exception:  # when in doubt, litellm knows best
+        return True
+
+
+async def _http_client() -> httpx.AsyncClient:
+    """The pooled client of this process's running event loop (made on first use:
+    workers fork after the master's warm-up, and a client belongs to one loop)."""
+    global _clients_pid
+    loop = asyncio.get_running_loop()
+    with _clients_lock:
+        if _clients_pid != os.getpid():
+            _clients.clear()
+            _clients_pid = os.getpid()
+        known = _clients.get(loop)
+        if known is not None:
+            return known[0]
+        for old in [other for other in _clients if other.is_closed()]:
+            del _clients[old]
+        client = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+            trust_env=False,
+            follow_redirects=False,
+        )
+        keeper = _closed_with_loop(client)
+        _clients[loop] = (client, keeper)
+    await keeper.__anext__()
+    return client
+
+
+async def _closed_with_loop(client: httpx.AsyncClient) -> AsyncIterator[None]:
+    """Closes the client's connections when its loop shuts down: the loop closes
+    its async generators then (asyncio.run, asgiref and uvicorn all ask it to)."""
+    try:
+        yield
+    finally:
+        await client.aclose()
+
+
+def _passthrough_request(
+    client: httpx.AsyncClient, route: Route, params: CallParams, *, stream: bool
+) -> httpx.Request:
+    body: dict[str, Any] = {
+        "model": route.model.split("/", 1)[1],
+        "messages": params.messages,
+        **params.provider_kwargs(),
+    }
+    if stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    return client.build_request(
+        "POST",
+        f"{(route.api_base or '').rstrip('/')}/chat/completions",
+        content=json.dumps(body, separators=(",", ":")).encode(),
+        headers={
+            "Authorization": f"Bearer {route.api_key}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": PASSTHROUGH_USER_AGENT,
+        },
+        timeout=httpx.Timeout(settings.LLM_TIMEOUT_SECONDS),
+    )
+
+
+def _transport_error(exc: httpx.HTTPError, route: Route) -> Exception:
+    """litellm's exception for a timeout or a connection failure (no message kept)."""
+    provider, model = "openai", route.model
+    if isinstance(exc, httpx.TimeoutException):
+        return litellm_errors.Timeout(
+            message="provider timed out", model=model, llm_provider=provider
+        )
+    return litellm_errors.APIConnectionError(
+        message="provider connection failed", llm_provider=provider, model=model
+    )
+
+
+def _status_error(response: httpx.Response, route: Route) -> Exception:
+    status = response.status_code
+    message = f"provider answered HTTP {status}"
+    provider, model = "openai", route.model
+    error = _STATUS_ERRORS.get(status)
+    if error is litellm_errors.Timeout:
+        return litellm_errors.Timeout(
+            message=message, model=model, llm_provider=provider
+        )
+    if error is not None:
+        return error(
+            message=message, llm_provider=provider, model=model, response=response
+        )
+    return litellm_errors.APIError(
+        status_code=status, message=message, llm_provider=provider, model=model
+    )
+
+
+async def _passthrough_send(
+    route: Route, params: CallParams, *, stream: bool
+) -> httpx.Response:
+    client = await _http_client()
+    request = _passthrough_request(client, route, params, stream=stream)
+    try:
+        response = await client.send(request, stream=stream)
+    except httpx.HTTPError as exc:
+        raise _transport_error(exc, route) from None
+    if not response.is_success:
+        if stream:
+            try:
+                await response.aread()  # an error body is short; then reuse the line
+            except httpx.HTTPError:
+                pass
+            finally:
+                await response.aclose()
+        raise _status_error(response, route)
+    return response
+
+
+async def _passthrough_run(route: Route, params: CallParams) -> httpx.Response:
+    return await _passthrough_send(route, params, stream=False)
+
+
+def _completion_of_json(
+    response: httpx.Response, route: Route, params: CallParams, started: float
+) -> Completion:
+    body = json.loads(response.content)
+    choice = body["choices"][0]
+    message = choice.get("message") or {}
+    content = message.get("content")
+    usage = body.get("usage")
+    if usage:
+        prompt_tokens = usage.get("prompt_tokens") or 0
+        completion_tokens = usage.get("completion_tokens") or 0
+    else:
+        prompt_tokens = prompt_tokens_estimate(
+            model=route.model, messages=params.messages
+        )
+        completion_tokens = text_tokens_estimate(content or "")
+    tool_calls = [
+        {
+            "id": call["id"],
+            "type": "function",
+            "function": {
+                "name": call["function"]["name"],
+                "arguments": call["function"]["arguments"],
+            },
+        }
+        for call in message.get("tool_calls") or []
+    ]
+    waited = time.monotonic() - started
+    return Completion(
+        route=route,
+        content=content,
+        finish_reason=choice.get("finish_reason") or "",
+        tool_calls=tool_calls or None,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        latency_ms=int(waited * 1000),
+        provider_seconds=waited,
+    )
+
+
+class _EventStream:
+    """A provider's SSE body as parsed JSON chunks (async iterator), until [DONE]."""
+
+    def __init__(self, response: httpx.Response, route: Route) -> None:
+        self._response = response
+        self._route = route
+        self._chunks = self._read()
+
+    def __aiter__(self) -> _EventStream:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        return await self._chunks.__anext__()
+
+    async def _read(self) -> AsyncIterator[dict[str, Any]]:
+        buffer = b""
+        done = started = False
+        try:
+            async for data in self._response.aiter_bytes():
+                if done:  # read to the end so the connection goes back to the pool
+                    continue
+                buffer += data
+                while not done and (end := buffer.find(b"\n")) >= 0:
+                    line, buffer = buffer[:end].rstrip(b"\r"), buffer[end + 1 :]
+                    if not line.startswith(b"data:"):
+                        continue  # blank separators, comments, event names
+                    payload = line[5:].strip()
+                    if payload == b"[DONE]":
+                        done = True
+                    elif payload:
+                        chunk = json.loads(payload)
+                        if isinstance(chunk, dict) and chunk.get("error"):
+                            raise litellm_errors.APIError(
+                                status_code=500,
+                                message="provider error in the stream",
+                                llm_provider="openai",
+                                model=self._route.model,
+                            )
+                        started = True
+                        yield chunk
+        except httpx.HTTPError as exc:
+            if not started:
+                raise _transport_error(exc, self._route) from None
+            if isinstance(exc, httpx.TimeoutException):
+                # The same wait as the chunk timer in `_next_chunk`: its error.
+                raise TimeoutError() from None
+            # A connection lost mid-way: litellm's stream wrapper calls it so.
+            broke = litellm_errors.MidStreamFallbackError(
+                message="provider stream broke",
+                model=self._route.model,
+                llm_provider="openai",
+            )
+            broke.status_code = 500  # as litellm's (from its connection error)
+            raise broke from None
+
+    async def aclose(self) -> None:
+        try:
+            await self._chunks.aclose()
+        finally:
+            await self._response.aclose()
+
+
+async def _passthrough_stream(route: Route, params: CallParams) -> _EventStream:
+    response = await _passthrough_send(route, params, stream=True)
+    return _EventStream(response, route)
 
 
 def stream_failure(exc: Exception, route: Route) -> ProviderError:
