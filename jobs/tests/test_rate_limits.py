@@ -1,13 +1,25 @@
 from __future__ import annotations
 
+import time
 from http import HTTPStatus
 
-from jobs.ratelimit import rate_limit_acquire, rate_limit_release
+import pytest
+
+from jobs.ratelimit import WINDOW_SECONDS, rate_limit_acquire, rate_limit_release
 from jobs.tests.conftest import llm_call
 
 
+@pytest.fixture
+def whole_window() -> None:
+    """Start in a window with time to spare: the per-minute counters are fixed
+    windows, and a test that straddles two of them would see its count reset."""
+    left = WINDOW_SECONDS - time.time() % WINDOW_SECONDS
+    if left < 10:
+        time.sleep(left + 0.05)
+
+
 def test_requests_over_the_per_minute_limit_get_429_with_retry_after(
-    team_client, team, job_id, fake_provider
+    team_client, team, job_id, fake_provider, whole_window
 ):
     team.requests_per_minute = 2
     team.save()
@@ -21,7 +33,9 @@ def test_requests_over_the_per_minute_limit_get_429_with_retry_after(
     assert fake_provider.request_count == before
 
 
-def test_tokens_over_the_per_minute_limit_get_429(team_client, team, job_id):
+def test_tokens_over_the_per_minute_limit_get_429(
+    team_client, team, job_id, whole_window
+):
     team.tokens_per_minute = 1
     team.save()
     assert llm_call(team_client, job_id).status_code == HTTPStatus.OK
@@ -53,7 +67,9 @@ def test_a_team_without_limits_is_not_limited(team_client, job_id):
         assert llm_call(team_client, job_id).status_code == HTTPStatus.OK
 
 
-def test_limits_are_per_team(team_client, other_team_client, team, other_team, job_id):
+def test_limits_are_per_team(
+    team_client, other_team_client, team, other_team, job_id, whole_window
+):
     team.requests_per_minute = 1
     team.save()
     llm_call(team_client, job_id)
