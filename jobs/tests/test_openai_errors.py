@@ -131,7 +131,9 @@ def test_a_closed_job_id_is_a_conflict(client, team):
     assert ledger_snapshot(team) == before
 
 
-def test_a_team_over_its_request_rate_gets_a_rate_limit_error(client, team):
+def test_a_team_over_its_request_rate_gets_a_rate_limit_error(
+    client, team, whole_window
+):
     team.requests_per_minute = 1
     team.save()
     client.chat.completions.create(**hello())

@@ -1,21 +1,9 @@
 from __future__ import annotations
 
-import time
 from http import HTTPStatus
 
-import pytest
-
-from jobs.ratelimit import WINDOW_SECONDS, rate_limit_acquire, rate_limit_release
+from jobs.ratelimit import rate_limit_acquire, rate_limit_release
 from jobs.tests.conftest import llm_call
-
-
-@pytest.fixture
-def whole_window() -> None:
-    """Start in a window with time to spare: the per-minute counters are fixed
-    windows, and a test that straddles two of them would see its count reset."""
-    left = WINDOW_SECONDS - time.time() % WINDOW_SECONDS
-    if left < 10:
-        time.sleep(left + 0.05)
 
 
 def test_requests_over_the_per_minute_limit_get_429_with_retry_after(

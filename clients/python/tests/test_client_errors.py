@@ -148,7 +148,7 @@ async def test_a_provider_failure_is_a_provider_error_and_is_not_retried(
 
 
 @pytest.fixture
-def limited_team_args(client_args, organization, model_aliases) -> dict:
+def limited_team_args(client_args, organization, model_aliases, whole_window) -> dict:
     """A client for a funded team allowed one request per minute."""
     limited = team_create(
         organization=organization,
