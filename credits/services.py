@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Sum
+from django.db.models import F, Subquery, Sum
 from django.utils import timezone
 
 from credits.models import (
@@ -265,6 +265,35 @@ def credit_reserve(
             ) from None
 
 
+def credit_reserve_for_new_job(
+    *, team: Team, job_id: uuid.UUID, credits: int, ttl: timedelta | None = None
+) -> None:
+    """credit_reserve for a job created in the caller's open transaction, which
+    therefore has no hold yet: the same conditional UPDATE, then the hold's INSERT
+    (its account found by a subquery), and nothing else.
+
+    Runs in the caller's transaction, without a savepoint: InsufficientCredits (or
+    a duplicate job id, refused by the unique constraint) must end that transaction.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("credit_reserve_for_new_job needs the job's transaction")
+    credits = _validate_credits(credits)
+    now = timezone.now()
+    expires_at = now + (ttl or timedelta(seconds=settings.JOB_HOLD_TTL_SECONDS))
+    reserved = CreditAccount.objects.filter(
+        team=team,
+        credits_allocated__gte=F("credits_used") + F("credits_reserved") + credits,
+    ).update(credits_reserved=F("credits_reserved") + credits, updated_at=now)
+    if not reserved:
+        raise InsufficientCredits()
+    CreditHold.objects.create(
+        account_id=Subquery(CreditAccount.objects.filter(team=team).values("pk")),
+        job_id=job_id,
+        amount=credits,
+        expires_at=expires_at,
+    )
+
+
 def _deduction_of(job_id: uuid.UUID) -> LedgerEntry | None:
     return LedgerEntry.objects.filter(
         job_id=job_id, entry_type=EntryType.DEDUCTION
@@ -272,7 +301,13 @@ def _deduction_of(job_id: uuid.UUID) -> LedgerEntry | None:
 
 
 def credit_capture(
-    *, team: Team, job_id: uuid.UUID, credits: int, reason: str = "", actor: str = ""
+    *,
+    team: Team,
+    job_id: uuid.UUID,
+    credits: int,
+    reason: str = "",
+    actor: str = "",
+    savepoint: bool = True,
 ) -> LedgerEntry | None:
     """Charge a job: close its hold and write one deduction, at most once per job.
 
@@ -282,13 +317,17 @@ def credit_capture(
     and the shortfall is logged. A job whose hold expired (its worker went quiet) is
     still billed for what it used, from what is available. A job whose hold was
     released (failed or cancelled) cannot be charged any more: JobClosed.
+
+    `savepoint=False` (for a caller whose own transaction ends on any error) takes
+    no savepoint: an error then rolls the caller's transaction back as a whole.
+    The returned entry's `account` is the locked account as this charge left it.
     """
     if isinstance(credits, bool) or not isinstance(credits, int) or credits < 0:
         raise InvalidInput("credits must be a whole number, zero or more")
     if credits > MAX_CREDITS_PER_OPERATION:
         raise InvalidInput(f"credits must be at most {MAX_CREDITS_PER_OPERATION}")
     now = timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         account = _locked_account(team)
         hold = _hold_for_update(account, job_id)
         if hold is not None and hold.status == HoldStatus.CAPTURED:
@@ -342,12 +381,18 @@ def credit_capture(
 
 
 def credit_release(
-    *, team: Team, job_id: uuid.UUID, status: str = HoldStatus.RELEASED
+    *,
+    team: Team,
+    job_id: uuid.UUID,
+    status: str = HoldStatus.RELEASED,
+    savepoint: bool = True,
 ) -> CreditHold | None:
-    """Give a job's open hold back to the team. Does nothing when it is not open."""
+    """Give a job's open hold back to the team. Does nothing when it is not open.
+
+    `savepoint` as for credit_capture."""
     if status not in RELEASE_STATUSES:
         raise InvalidInput(f"status must be one of {', '.join(RELEASE_STATUSES)}")
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         account = _locked_account(team)
         hold = _hold_for_update(account, job_id)
         if hold is None or hold.status != HoldStatus.OPEN:

@@ -27,6 +27,7 @@ from rest_framework.response import Response
 from jobs import calls, selectors, services
 from jobs import serializers as s
 from jobs.exceptions import RequestTooLarge
+from jobs.services import CallRequest, CallTicket, job_call_start
 from saas_litellm.exceptions import InvalidInput, NotFound, ServiceError, TeamMismatch
 from teams.authentication import TEAM_AUTH_FAILED, VirtualKeyAuthentication
 from teams.models import Organization, Team
@@ -196,9 +197,19 @@ def _json_body(request: HttpRequest) -> Any:
 
 
 def async_team_endpoint(
-    view: Callable[..., Awaitable[HttpResponse]],
-) -> Callable[..., Awaitable[HttpResponse]]:
-    """POST only, team key only, and the API's error bodies for every failure."""
+    view: Callable[..., Awaitable[HttpResponse]] | None = None,
+    *,
+    authenticate: bool = True,
+) -> Any:
+    """POST only, team key only, and the API's error bodies for every failure.
+
+    The view gets the caller's team and the JSON body. With `authenticate=False`
+    it gets only the request and must, in its first trip to the database thread,
+    call `_team_authenticate` and then `_json_body` (in that order: a bad key is
+    a 401 before a bad body is a 400).
+    """
+    if view is None:
+        return functools.partial(async_team_endpoint, authenticate=authenticate)
 
     @functools.wraps(view)
     async def wrapper(request: HttpRequest, **kwargs: Any) -> HttpResponse:
@@ -209,6 +220,8 @@ def async_team_endpoint(
                 headers={"Allow": "POST"},
             )
         try:
+            if not authenticate:
+                return await view(request, **kwargs)
             team = await sync_to_async(_team_authenticate)(request)
             return await view(request, team, _json_body(request), **kwargs)
         except AuthenticationFailed as exc:
@@ -281,27 +294,35 @@ async def llm_call_stream(
     return await event_stream(request, calls.llm_call_stream_frames(opened))
 
 
-@async_team_endpoint
-async def create_and_call(
-    request: HttpRequest, team: Team, body: dict[str, Any]
-) -> HttpResponse:
-    serializer = _validated(s.CreateAndCallSerializer, body)
-    result = await calls.job_create_and_call(
+def _create_and_call_start(
+    request: HttpRequest, *, streamed: bool
+) -> tuple[CallTicket, CallRequest]:
+    """Authenticate, validate and start the one-call job: one database trip."""
+    team = _team_authenticate(request)
+    serializer = _validated(s.CreateAndCallSerializer, _json_body(request))
+    call_request = serializer.call_request()
+    ticket = job_call_start(
         **_create_fields(serializer.validated_data, team),
-        request=serializer.call_request(),
+        request=call_request,
+        streamed=streamed,
     )
-    return JsonResponse(result)
+    return ticket, call_request
 
 
-@async_team_endpoint
-async def create_and_call_stream(
-    request: HttpRequest, team: Team, body: dict[str, Any]
-) -> HttpResponse:
-    serializer = _validated(s.CreateAndCallSerializer, body)
-    job, opened = await calls.job_create_and_stream_open(
-        **_create_fields(serializer.validated_data, team),
-        request=serializer.call_request(),
+@async_team_endpoint(authenticate=False)
+async def create_and_call(request: HttpRequest) -> HttpResponse:
+    ticket, call_request = await sync_to_async(_create_and_call_start)(
+        request, streamed=False
     )
+    return JsonResponse(await calls.job_call_run(ticket=ticket, request=call_request))
+
+
+@async_team_endpoint(authenticate=False)
+async def create_and_call_stream(request: HttpRequest) -> HttpResponse:
+    ticket, call_request = await sync_to_async(_create_and_call_start)(
+        request, streamed=True
+    )
+    job, opened = await calls.job_call_stream_open(ticket=ticket, request=call_request)
     return await event_stream(
-        request, calls.job_create_and_stream_frames(team, job, opened)
+        request, calls.job_create_and_stream_frames(ticket.team, job, opened)
     )

@@ -21,11 +21,11 @@ from jobs import llm
 from jobs.models import CallStatus, Job, JobStatus, LLMCall
 from jobs.selectors import iso, job_costs
 from jobs.services import (
+    CallOutcome,
     CallRequest,
     CallTicket,
-    call_routes,
+    job_call_finish,
     job_complete,
-    job_create,
     llm_call_finish,
     llm_call_start,
 )
@@ -196,79 +196,76 @@ async def llm_call_stream_relay(
 
 
 # --- One-shot jobs ----------------------------------------------------------------
+# The view starts the job and its call with jobs.services.job_call_start in the same
+# trip to the database thread as authentication; these functions await the provider
+# and then record the outcome and close the job in one more trip (job_call_finish).
 
 
-async def _job_fail(team: Team, job: Job, error: ServiceError) -> None:
-    await asyncio.shield(
-        sync_to_async(job_complete)(
-            team=team,
-            job_id=str(job.job_id),
-            status=JobStatus.FAILED,
-            error_message=error.detail,
-        )
+async def _job_call_finish(
+    ticket: CallTicket, *, job_error: str | None = None, **outcome: Any
+) -> CallOutcome:
+    # Shielded like _finish: the outcome is recorded even when the task is cancelled.
+    return await asyncio.shield(
+        sync_to_async(job_call_finish)(ticket=ticket, job_error=job_error, **outcome)
     )
 
 
-async def job_create_and_execute(
-    *, team: Team, job_type: str, user_id: str, metadata: Any, request: CallRequest
-) -> tuple[Job, LLMCall, llm.Completion]:
-    """Create a job, make one call and complete it; a failed call fails the job."""
-    await sync_to_async(call_routes)(team=team, request=request)
-    job = await sync_to_async(job_create)(
-        team=team, job_type=job_type, user_id=user_id, metadata=metadata
-    )
+async def job_call_execute(
+    *, ticket: CallTicket, request: CallRequest
+) -> tuple[Job, LLMCall, llm.Completion, int | None]:
+    """Make a started one-call job's call and complete the job; a failed call
+    fails it. Answers the job, its call, the completion and the credits the team
+    has left when the job was charged (else None)."""
     try:
-        call, completion = await llm_call_execute(
-            team=team, job_id=str(job.job_id), request=request
+        completion = await llm.completion_run(
+            routes=ticket.routes, params=request.params
         )
     except ServiceError as exc:
-        await _job_fail(team, job, exc)
+        await _job_call_finish(ticket, error=_error_of(exc), job_error=exc.detail)
         raise
-    job = await sync_to_async(job_complete)(
-        team=team, job_id=str(job.job_id), status=JobStatus.COMPLETED
-    )
-    return job, call, completion
+    except BaseException as exc:
+        # Cancelled: the call is recorded, the job stays open (jobs_expire fails it).
+        await _job_call_finish(ticket, error=_error_of(exc))
+        raise
+    outcome = await _job_call_finish(ticket, completion=completion)
+    return outcome.job, outcome.call, completion, outcome.credits_remaining
 
 
-async def job_create_and_call(
-    *, team: Team, job_type: str, user_id: str, metadata: Any, request: CallRequest
-) -> dict[str, Any]:
-    """job_create_and_execute, answered in the jobs API's shape."""
-    job, call, completion = await job_create_and_execute(
-        team=team,
-        job_type=job_type,
-        user_id=user_id,
-        metadata=metadata,
-        request=request,
+async def job_call_run(*, ticket: CallTicket, request: CallRequest) -> dict[str, Any]:
+    """job_call_execute, answered in the jobs API's shape (create-and-call)."""
+    job, call, completion, remaining = await job_call_execute(
+        ticket=ticket, request=request
     )
-    costs = await sync_to_async(job_costs)(job)
+    if remaining is None:
+        remaining = (await sync_to_async(job_costs)(job))["credits_remaining"]
     return {
         "job_id": str(job.job_id),
         "status": job.status,
         **call_result(call, completion),
         "costs": {
-            "credits_charged": costs["credits_charged"],
-            "credits_remaining": costs["credits_remaining"],
+            "credits_charged": job.credits_charged or 0,
+            "credits_remaining": remaining,
         },
         "completed_at": iso(job.completed_at),
     }
 
 
-async def job_create_and_stream_open(
-    *, team: Team, job_type: str, user_id: str, metadata: Any, request: CallRequest
+async def job_call_stream_open(
+    *, ticket: CallTicket, request: CallRequest
 ) -> tuple[Job, OpenStream]:
-    await sync_to_async(call_routes)(team=team, request=request)
-    job = await sync_to_async(job_create)(
-        team=team, job_type=job_type, user_id=user_id, metadata=metadata
-    )
+    """Open the provider stream of a started one-call job (a failure fails the
+    job); job_create_and_stream_frames relays it and closes the job."""
     try:
-        opened = await llm_call_stream_open(
-            team=team, job_id=str(job.job_id), request=request
+        stream = await llm.completion_stream_open(
+            routes=ticket.routes, params=request.params
         )
     except ServiceError as exc:
-        await _job_fail(team, job, exc)
+        await _job_call_finish(ticket, error=_error_of(exc), job_error=exc.detail)
         raise
-    return job, opened
+    except BaseException as exc:
+        await _job_call_finish(ticket, error=_error_of(exc))
+        raise
+    return ticket.call.job, OpenStream(ticket=ticket, stream=stream)
 
 
 async def job_create_and_stream_frames(

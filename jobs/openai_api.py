@@ -42,7 +42,7 @@ from jobs import calls, llm
 from jobs.api import _json_body, _team_authenticate, event_stream
 from jobs.models import LLMCall
 from jobs.serializers import LLMCallSerializer
-from jobs.services import CallRequest
+from jobs.services import CallRequest, CallTicket, job_call_start
 from saas_litellm.exceptions import InvalidInput, NotFound, ProviderError, ServiceError
 from teams.authentication import TEAM_AUTH_FAILED
 from teams.models import ModelAlias, Team
@@ -127,12 +127,22 @@ def _param_invalid(exc: serializers.ValidationError) -> ParamInvalid:
     return ParamInvalid(f"{param}: {detail}" if param else str(detail), param=param)
 
 
+def key_team(request: HttpRequest) -> Team:
+    """The caller's team (one query), or KeyRefused."""
+    try:
+        return _team_authenticate(request)
+    except AuthenticationFailed as exc:
+        raise KeyRefused(str(exc.detail)) from None
+
+
 def openai_endpoint(
-    method: str,
+    method: str, *, authenticate: bool = True
 ) -> Callable[[Callable[..., Awaitable[HttpResponse]]], Callable[..., Any]]:
     """One method, team key only, OpenAI's error bodies for every failure.
 
     The view gets the caller's team and the request's start (time.monotonic()).
+    With `authenticate=False` it gets None for the team and must call `key_team`
+    before anything else (in its own first trip to the database thread).
     """
 
     def decorate(view: Callable[..., Awaitable[HttpResponse]]) -> Callable[..., Any]:
@@ -142,10 +152,7 @@ def openai_endpoint(
             try:
                 if request.method != method:
                     raise MethodRefused(str(request.method), method)
-                try:
-                    team = await sync_to_async(_team_authenticate)(request)
-                except AuthenticationFailed as exc:
-                    raise KeyRefused(str(exc.detail)) from None
+                team = await sync_to_async(key_team)(request) if authenticate else None
                 try:
                     return await view(request, team, started, **kwargs)
                 except serializers.ValidationError as exc:
@@ -271,55 +278,76 @@ def _call_headers(call: LLMCall, overhead_seconds: float) -> dict[str, str]:
 # --- Views ------------------------------------------------------------------------
 
 
-@openai_endpoint("POST")
-async def chat_completions(
-    request: HttpRequest, team: Team, started: float
-) -> HttpResponse:
+@dataclass(frozen=True)
+class ChatStart:
+    team: Team
+    chat: ChatRequest
+    job_id: str
+    ticket: CallTicket | None
+
+
+def chat_start(request: HttpRequest) -> ChatStart:
+    """Authenticate, validate and, for a one-call job, start it: one database trip."""
+    team = key_team(request)
     chat = chat_request_parse(_json_body(request))
     job_id = request.headers.get("X-Job-Id", "").strip()
-    if chat.stream:
-        return await _chat_stream(request, team, chat, job_id, started)
-    if job_id:
-        call, completion = await calls.llm_call_execute(
-            team=team, job_id=job_id, request=chat.call
-        )
-        charged = 0
-    else:
-        job, call, completion = await calls.job_create_and_execute(
+    ticket = None
+    if not job_id:
+        ticket = job_call_start(
             team=team,
             job_type=JOB_TYPE,
             user_id=chat.user_id,
-            metadata=None,
             request=chat.call,
+            streamed=chat.stream,
+        )
+    return ChatStart(team=team, chat=chat, job_id=job_id, ticket=ticket)
+
+
+@openai_endpoint("POST", authenticate=False)
+async def chat_completions(
+    request: HttpRequest, team: None, started: float
+) -> HttpResponse:
+    begun = await sync_to_async(chat_start)(request)
+    chat = begun.chat
+    if chat.stream:
+        return await _chat_stream(request, begun, started)
+    remaining = None
+    if begun.ticket is None:
+        call, completion = await calls.llm_call_execute(
+            team=begun.team, job_id=begun.job_id, request=chat.call
+        )
+        charged = 0
+    else:
+        job, call, completion, remaining = await calls.job_call_execute(
+            ticket=begun.ticket, request=chat.call
         )
         charged = job.credits_charged or 0
-    account = await sync_to_async(credit_account_get)(team=team)
+    if remaining is None:
+        account = await sync_to_async(credit_account_get)(team=begun.team)
+        remaining = account.credits_remaining
     overhead = time.monotonic() - started - completion.provider_seconds
     headers = {
         **_call_headers(call, overhead),
         "X-Credits-Charged": str(charged),
-        "X-Credits-Remaining": str(account.credits_remaining),
+        "X-Credits-Remaining": str(remaining),
     }
     return JsonResponse(chat_completion_body(call, completion), headers=headers)
 
 
 async def _chat_stream(
-    request: HttpRequest, team: Team, chat: ChatRequest, job_id: str, started: float
+    request: HttpRequest, begun: ChatStart, started: float
 ) -> HttpResponse:
     frames: AsyncIterator[bytes]
-    if job_id:
+    team, chat = begun.team, begun.chat
+    if begun.ticket is None:
         opened = await calls.llm_call_stream_open(
-            team=team, job_id=job_id, request=chat.call
+            team=team, job_id=begun.job_id, request=chat.call
         )
         style = chunk_format(opened.ticket.call, include_usage=chat.include_usage)
         frames = calls.llm_call_stream_relay(opened, style)
     else:
-        job, opened = await calls.job_create_and_stream_open(
-            team=team,
-            job_type=JOB_TYPE,
-            user_id=chat.user_id,
-            metadata=None,
-            request=chat.call,
+        job, opened = await calls.job_call_stream_open(
+            ticket=begun.ticket, request=chat.call
         )
         style = chunk_format(opened.ticket.call, include_usage=chat.include_usage)
         frames = calls.job_create_and_stream_frames(

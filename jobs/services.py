@@ -3,8 +3,10 @@
 A call never holds a transaction (or a database connection) while the provider works:
 `llm_call_start` checks the job and the team, reserves credits and records the call in
 one short transaction; `jobs.calls` awaits the provider with nothing open;
-`llm_call_finish` records the outcome in another short transaction. Reads live in
-`jobs.selectors`.
+`llm_call_finish` records the outcome in another short transaction. A one-call job
+(create-and-call, /v1/chat/completions) does the same in two transactions in all:
+`job_call_start` (job, reservation and call) and `job_call_finish` (outcome, charge or
+release). Reads live in `jobs.selectors`.
 
 Billing: job create reserves the minimum charge. In the consumption modes each call
 first grows the job's hold to the worst case of everything the job may have used so
@@ -27,16 +29,17 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from credits.models import CreditHold, HoldStatus
+from credits.models import CreditHold, HoldStatus, LedgerEntry
 from credits.services import (
     MINIMUM_JOB_CHARGE,
     client_cost_usd,
     credit_capture,
     credit_release,
     credit_reserve,
+    credit_reserve_for_new_job,
     credits_for_job,
 )
 from jobs import llm
@@ -44,9 +47,12 @@ from jobs.models import CallStatus, Job, JobStatus, LLMCall
 from jobs.ratelimit import RateLimitSlot, rate_limit_acquire, rate_limit_release
 from saas_litellm.exceptions import (
     Conflict,
+    InsufficientCredits,
     InvalidInput,
     JobClosed,
     NotFound,
+    RateLimited,
+    ServiceError,
     TeamPaused,
     TeamSuspended,
 )
@@ -129,6 +135,8 @@ def job_metadata_update(*, team: Team, job_id: str, metadata: Any) -> Job:
 
 
 def _stale_calls_fail(job: Job, now: datetime) -> None:
+    if job.created_at > now - STALE_CALL_AFTER:
+        return  # A job's calls are younger than the job: none of them is stale yet.
     job.calls.filter(
         status=CallStatus.IN_PROGRESS, created_at__lt=now - STALE_CALL_AFTER
     ).update(
@@ -145,6 +153,17 @@ def _usage_of(job: Job) -> tuple[int, Decimal]:
     return totals["tokens"] or 0, totals["cost"] or Decimal(0)
 
 
+def _usage_and_running(job: Job) -> tuple[int, Decimal, int]:
+    """The job's successful usage and its count of calls in progress, in one query."""
+    succeeded = Q(status=CallStatus.SUCCEEDED)
+    totals = job.calls.aggregate(
+        tokens=Sum("total_tokens", filter=succeeded),
+        cost=Sum("client_cost_usd", filter=succeeded),
+        running=Count("id", filter=Q(status=CallStatus.IN_PROGRESS)),
+    )
+    return totals["tokens"] or 0, totals["cost"] or Decimal(0), totals["running"]
+
+
 def job_close(
     *,
     job: Job,
@@ -153,17 +172,42 @@ def job_close(
     error_message: str = "",
     actor: str = "",
 ) -> Job:
-    """Close an open job (the caller holds its row lock): charge it or release it."""
+    """Close an open job (the caller holds its row lock): charge it or release it.
+
+    Runs inside the caller's transaction, which any error here must end (the credit
+    writes take no savepoint of their own).
+    """
+    _job_settle(
+        job=job,
+        status=status,
+        metadata=metadata,
+        error_message=error_message,
+        actor=actor,
+    )
+    return job
+
+
+def _job_settle(
+    *,
+    job: Job,
+    status: str,
+    metadata: dict[str, Any] | None = None,
+    error_message: str = "",
+    actor: str = "",
+) -> LedgerEntry | None:
+    """job_close, answering the charge's entry (whose `account` is the account as
+    the charge left it), None when nothing was charged."""
     now = timezone.now()
     _stale_calls_fail(job, now)
-    if job.calls.filter(status=CallStatus.IN_PROGRESS).exists():
+    tokens, client_cost, running = _usage_and_running(job)
+    if running:
         raise Conflict(
             "The job has LLM calls in progress; complete it when they have finished",
             code="calls_in_progress",
         )
     charged = 0
+    entry = None
     if status == JobStatus.COMPLETED:
-        tokens, client_cost = _usage_of(job)
         credits = credits_for_job(
             team=job.team, total_tokens=tokens, client_cost=client_cost
         )
@@ -173,10 +217,11 @@ def job_close(
             credits=credits,
             reason=f"Job {job.job_type}"[:500],
             actor=actor,
+            savepoint=False,
         )
         charged = -entry.amount if entry is not None else 0
     else:
-        credit_release(team=job.team, job_id=job.job_id)
+        credit_release(team=job.team, job_id=job.job_id, savepoint=False)
     job.status = status
     job.credits_charged = charged
     job.completed_at = now
@@ -184,8 +229,17 @@ def job_close(
     job.error_message = error_message or job.error_message
     if metadata:
         job.metadata = metadata_check({**job.metadata, **metadata})
-    job.save()
-    return job
+    job.save(
+        update_fields=[
+            "status",
+            "credits_charged",
+            "completed_at",
+            "last_activity_at",
+            "error_message",
+            "metadata",
+        ]
+    )
+    return entry
 
 
 def job_complete(
@@ -366,29 +420,205 @@ def llm_call_finish(
     now = timezone.now()
     try:
         with transaction.atomic():
-            if completion is not None:
-                provider_cost = completion.provider_cost_usd.quantize(USD_PLACES)
-                call.status = CallStatus.SUCCEEDED
-                call.model_used = completion.route.model
-                call.prompt_tokens = completion.prompt_tokens
-                call.completion_tokens = completion.completion_tokens
-                call.total_tokens = completion.total_tokens
-                call.provider_cost_usd = provider_cost
-                call.client_cost_usd = client_cost_usd(
-                    team=ticket.team, provider_cost_usd=provider_cost
-                )
-                call.latency_ms = completion.latency_ms
-                call.finish_reason = completion.finish_reason[:50]
-            else:
-                call.status = CallStatus.FAILED
-                call.error = error[:2000] or "provider_error"
-                call.latency_ms = int((now - call.created_at).total_seconds() * 1000)
-            call.completed_at = now
-            call.save()
+            _call_outcome_save(ticket, completion, error, now)
             Job.objects.filter(pk=call.job_id).update(last_activity_at=now)
     finally:
-        rate_limit_release(
-            slot=ticket.slot,
-            tokens_used=completion.total_tokens if completion is not None else 0,
-        )
+        _slot_release(ticket, completion)
     return call
+
+
+def _slot_release(ticket: CallTicket, completion: llm.Completion | None) -> None:
+    rate_limit_release(
+        slot=ticket.slot,
+        tokens_used=completion.total_tokens if completion is not None else 0,
+    )
+
+
+CALL_OUTCOME_FIELDS = [
+    "status",
+    "model_used",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "provider_cost_usd",
+    "client_cost_usd",
+    "latency_ms",
+    "finish_reason",
+    "error",
+    "completed_at",
+]
+
+
+def _call_outcome_save(
+    ticket: CallTicket, completion: llm.Completion | None, error: str, now: datetime
+) -> None:
+    call = ticket.call
+    if completion is not None:
+        provider_cost = completion.provider_cost_usd.quantize(USD_PLACES)
+        call.status = CallStatus.SUCCEEDED
+        call.model_used = completion.route.model
+        call.prompt_tokens = completion.prompt_tokens
+        call.completion_tokens = completion.completion_tokens
+        call.total_tokens = completion.total_tokens
+        call.provider_cost_usd = provider_cost
+        call.client_cost_usd = client_cost_usd(
+            team=ticket.team, provider_cost_usd=provider_cost
+        )
+        call.latency_ms = completion.latency_ms
+        call.finish_reason = completion.finish_reason[:50]
+    else:
+        call.status = CallStatus.FAILED
+        call.error = error[:2000] or "provider_error"
+        call.latency_ms = int((now - call.created_at).total_seconds() * 1000)
+    call.completed_at = now
+    call.save(update_fields=CALL_OUTCOME_FIELDS)
+
+
+# --- One-call jobs ----------------------------------------------------------------
+# POST /v1/chat/completions and /api/jobs/create-and-call: a job with one call. The
+# same checks, reservation and records as job_create + llm_call_start, then
+# llm_call_finish + job_complete, in one short transaction before the provider call
+# and one after it (nothing is re-read that the request already knows).
+
+
+def job_call_start(
+    *,
+    team: Team,
+    job_type: str,
+    user_id: str = "",
+    metadata: dict[str, Any] | None = None,
+    request: CallRequest,
+    streamed: bool = False,
+) -> CallTicket:
+    """Open a job and record its call, reserving the call's worst case (at least
+    the minimum job charge) before anything is sent. Refusals that happen, in the
+    two-step flow, after the job is created (rate limit, a consumption call the
+    team cannot cover) leave the same failed job behind."""
+    metadata = metadata_check(metadata)
+    routes = call_routes(team=team, request=request)
+    tokens, cost = llm.call_worst_case(routes=routes, params=request.params)
+    reserved_cost = client_cost_usd(team=team, provider_cost_usd=cost)
+    credits = credits_for_job(team=team, total_tokens=tokens, client_cost=reserved_cost)
+    team_can_work_check(team=team)
+    try:
+        slot = rate_limit_acquire(team=team)
+    except RateLimited as exc:
+        _job_refused(team, job_type, user_id, metadata, exc)
+        raise
+    try:
+        with transaction.atomic():
+            now = timezone.now()
+            job = Job.objects.create(
+                team=team,
+                job_type=job_type,
+                user_id=user_id,
+                metadata=metadata,
+                status=JobStatus.IN_PROGRESS,
+                created_at=now,
+                started_at=now,
+                last_activity_at=now,
+            )
+            credit_reserve_for_new_job(team=team, job_id=job.job_id, credits=credits)
+            call = LLMCall.objects.create(
+                job=job,
+                team=team,
+                model_alias=request.model,
+                purpose=request.purpose,
+                streamed=streamed,
+                reserved_tokens=tokens,
+                reserved_cost_usd=reserved_cost,
+                call_metadata=request.call_metadata,
+                created_at=now,
+            )
+    except InsufficientCredits as exc:
+        rate_limit_release(slot=slot)
+        if credits > MINIMUM_JOB_CHARGE:
+            # The job's minimum may still be there: the job is then created, and
+            # failed by its call's refusal, as in the two-step flow.
+            _job_refused(team, job_type, user_id, metadata, exc)
+        raise
+    except BaseException:
+        rate_limit_release(slot=slot)
+        raise
+    return CallTicket(call=call, routes=routes, slot=slot, team=team)
+
+
+def _job_refused(
+    team: Team,
+    job_type: str,
+    user_id: str,
+    metadata: dict[str, Any],
+    error: ServiceError,
+) -> None:
+    """A job whose call was refused: created (InsufficientCredits when not even
+    its minimum is there), then failed with the refusal, its hold released."""
+    job = job_create(team=team, job_type=job_type, user_id=user_id, metadata=metadata)
+    job_complete(
+        team=team,
+        job_id=str(job.job_id),
+        status=JobStatus.FAILED,
+        error_message=error.detail,
+    )
+
+
+@dataclass
+class CallOutcome:
+    """A one-call job after its call: the call, the job, and, when the job was
+    charged, the credits the team has left."""
+
+    call: LLMCall
+    job: Job
+    credits_remaining: int | None = None
+
+
+def job_call_finish(
+    *,
+    ticket: CallTicket,
+    completion: llm.Completion | None = None,
+    error: str = "",
+    job_error: str | None = None,
+) -> CallOutcome:
+    """Record the call's outcome and close its job in one short transaction: a
+    successful call completes the job (charged once), a failed one fails it with
+    `job_error` (its hold released). `job_error=None` after a failure leaves the job
+    open, as a cancelled request does. If the job cannot be closed (closed or given
+    another call meanwhile) the outcome is still recorded, then the refusal raised.
+    """
+    call = ticket.call
+    job = call.job
+    now = timezone.now()
+    refusal: ServiceError | None = None
+    entry = None
+    try:
+        with transaction.atomic():
+            _call_outcome_save(ticket, completion, error, now)
+            if completion is None and job_error is None:
+                Job.objects.filter(pk=job.pk).update(last_activity_at=now)
+                return CallOutcome(call=call, job=job)
+            status = JobStatus.COMPLETED if completion is not None else JobStatus.FAILED
+            # Only the job row is locked, as job_complete does.
+            locked = (
+                Job.objects.select_for_update(of=("self",))
+                .select_related("team")
+                .get(pk=job.pk)
+            )
+            if not locked.is_open:
+                if locked.status != status:
+                    refusal = JobClosed(f"Job is already {locked.status}")
+                job = locked
+            else:
+                try:
+                    entry = _job_settle(
+                        job=locked, status=status, error_message=job_error or ""
+                    )
+                except Conflict as exc:
+                    # Raised before any write of the settlement: the outcome stands.
+                    refusal = exc
+                else:
+                    job = locked
+    finally:
+        _slot_release(ticket, completion)
+    if refusal is not None:
+        raise refusal
+    remaining = entry.account.credits_remaining if entry is not None else None
+    return CallOutcome(call=call, job=job, credits_remaining=remaining)

@@ -1,0 +1,46 @@
+"""credit_reserve_for_new_job: the reservation of a job created in the same
+transaction, in two statements, with the guarantees of credit_reserve."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.db import transaction
+
+from credits.models import CreditAccount, CreditHold, HoldStatus
+from credits.services import credit_capture, credit_reserve_for_new_job
+from credits.tests.invariants import assert_ledger_consistent
+from saas_litellm.exceptions import InsufficientCredits
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_new_jobs_reservation_opens_its_hold(make_team):
+    team = make_team(credits=10)
+    job_id = uuid.uuid4()
+    with transaction.atomic():
+        credit_reserve_for_new_job(team=team, job_id=job_id, credits=4)
+    hold = CreditHold.objects.get(job_id=job_id)
+    assert (hold.status, hold.amount) == (HoldStatus.OPEN, 4)
+    assert hold.account == CreditAccount.objects.get(team=team)
+    assert CreditAccount.objects.get(team=team).credits_remaining == 6
+    credit_capture(team=team, job_id=job_id, credits=3)
+    assert CreditAccount.objects.get(team=team).credits_remaining == 7
+    assert_ledger_consistent(team)
+
+
+def test_a_new_jobs_reservation_beyond_what_is_available_writes_nothing(make_team):
+    team = make_team(credits=3)
+    job_id = uuid.uuid4()
+    with pytest.raises(InsufficientCredits), transaction.atomic():
+        credit_reserve_for_new_job(team=team, job_id=job_id, credits=4)
+    assert not CreditHold.objects.filter(job_id=job_id).exists()
+    assert CreditAccount.objects.get(team=team).credits_remaining == 3
+
+
+def test_a_team_without_an_account_cannot_reserve_for_a_new_job(make_team):
+    team = make_team(credits=0)
+    CreditAccount.objects.filter(team=team, credits_allocated=0).delete()
+    with pytest.raises(InsufficientCredits), transaction.atomic():
+        credit_reserve_for_new_job(team=team, job_id=uuid.uuid4(), credits=1)
