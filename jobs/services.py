@@ -368,6 +368,30 @@ def _call_hold(*, team: Team, job: Job, tokens: int, client_cost: Decimal) -> No
         credit_reserve(team=team, job_id=job.job_id, credits=required - held)
 
 
+def _call_record(
+    *,
+    job: Job,
+    team: Team,
+    request: CallRequest,
+    streamed: bool,
+    tokens: int,
+    reserved_cost: Decimal,
+    now: datetime,
+) -> LLMCall:
+    """Insert a call, in progress, with the worst case reserved for it."""
+    return LLMCall.objects.create(
+        job=job,
+        team=team,
+        model_alias=request.model,
+        purpose=request.purpose,
+        streamed=streamed,
+        reserved_tokens=tokens,
+        reserved_cost_usd=reserved_cost,
+        call_metadata=request.call_metadata,
+        created_at=now,
+    )
+
+
 def llm_call_start(
     *, team: Team, job_id: str, request: CallRequest, streamed: bool = False
 ) -> CallTicket:
@@ -392,16 +416,14 @@ def llm_call_start(
                 job.started_at = now
             job.last_activity_at = now
             job.save(update_fields=["status", "started_at", "last_activity_at"])
-            call = LLMCall.objects.create(
+            call = _call_record(
                 job=job,
                 team=team,
-                model_alias=request.model,
-                purpose=request.purpose,
+                request=request,
                 streamed=streamed,
-                reserved_tokens=tokens,
-                reserved_cost_usd=reserved_cost,
-                call_metadata=request.call_metadata,
-                created_at=now,
+                tokens=tokens,
+                reserved_cost=reserved_cost,
+                now=now,
             )
     except BaseException:
         rate_limit_release(slot=slot)
@@ -519,16 +541,14 @@ def job_call_start(
                 last_activity_at=now,
             )
             credit_reserve_for_new_job(team=team, job_id=job.job_id, credits=credits)
-            call = LLMCall.objects.create(
+            call = _call_record(
                 job=job,
                 team=team,
-                model_alias=request.model,
-                purpose=request.purpose,
+                request=request,
                 streamed=streamed,
-                reserved_tokens=tokens,
-                reserved_cost_usd=reserved_cost,
-                call_metadata=request.call_metadata,
-                created_at=now,
+                tokens=tokens,
+                reserved_cost=reserved_cost,
+                now=now,
             )
     except InsufficientCredits as exc:
         rate_limit_release(slot=slot)
