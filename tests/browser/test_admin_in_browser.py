@@ -43,9 +43,10 @@ CHROMIUM_FLAGS = [
 ]
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed")
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import Select  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 pytestmark = [
     pytest.mark.postgres,
@@ -97,8 +98,12 @@ def api(live_server, method: str, path: str, key: str, **kwargs) -> requests.Res
     )
 
 
-def page_text(browser) -> str:
-    return browser.find_element(By.TAG_NAME, "body").text
+def wait_for_text(browser, text: str) -> None:
+    """Wait until the page shows `text`; a click's navigation may still be under way,
+    and the old page's elements go stale meanwhile. Times out (fails) after 10 s."""
+    WebDriverWait(
+        browser, 10, ignored_exceptions=[StaleElementReferenceException]
+    ).until(lambda page: text in page.find_element(By.TAG_NAME, "body").text)
 
 
 def run_action(browser, action: str) -> None:
@@ -128,22 +133,23 @@ def test_an_operator_creates_funds_rotates_and_suspends_a_team(
     operator.find_element(By.ID, "id_team_alias").send_keys("Made in a browser")
     operator.find_element(By.NAME, "_save").click()
 
-    assert "will not be shown again" in page_text(operator)
+    wait_for_text(operator, "will not be shown again")
     key = operator.find_element(By.CSS_SELECTOR, "input.issued-key").get_attribute(
         "value"
     )
     copy = operator.find_element(By.CSS_SELECTOR, "button.copy-key")
     copy.click()
-    assert copy.text == "Copied"
+    # The label changes when the clipboard's promise settles, and back after 2 s.
+    WebDriverWait(operator, 2).until(lambda _: copy.text == "Copied")
     assert api(live_server, "GET", "/api/teams/verify", key).status_code == 200
 
     operator.find_element(By.PARTIAL_LINK_TEXT, "I have stored the key").click()
-    assert "0 remaining" in page_text(operator)
+    wait_for_text(operator, "0 remaining")
     operator.find_element(By.LINK_TEXT, "Add credits").click()
     operator.find_element(By.NAME, "credits").send_keys("250")
     operator.find_element(By.NAME, "reason").send_keys("browser test")
     operator.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
-    assert "250 remaining" in page_text(operator)
+    wait_for_text(operator, "250 remaining")
     screenshot(operator, "team-page.png")
 
     operator.find_element(By.LINK_TEXT, "Rotate or revoke keys").click()
@@ -199,13 +205,13 @@ def test_the_dashboard_home_shows_numbers_and_charts_with_the_admin_styles(
     charts = operator.find_elements(By.CSS_SELECTOR, ".dashboard-charts svg.chart")
     assert len(charts) == 3
     assert all(chart.get_attribute("role") == "img" for chart in charts)
-    assert "At a glance" in page_text(operator)
+    wait_for_text(operator, "At a glance")
     # The admin's own stylesheet applied: the header has its coloured background.
     header = operator.find_element(By.ID, "header")
     assert header.value_of_css_property("background-color") != "rgba(0, 0, 0, 0)"
     screenshot(operator, "dashboard-home.png")
 
     operator.get(f"{live_server.url}/admin/teams/team/{team.pk}/change/")
-    assert "chart-demo" in page_text(operator)  # recent jobs
+    wait_for_text(operator, "chart-demo")  # recent jobs
     assert len(operator.find_elements(By.CSS_SELECTOR, "svg.chart")) == 3
     screenshot(operator, "team-page-with-usage.png")
