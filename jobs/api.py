@@ -28,7 +28,13 @@ from jobs import calls, selectors, services
 from jobs import serializers as s
 from jobs.exceptions import RequestTooLarge
 from jobs.services import CallRequest, CallTicket, job_call_start
-from saas_litellm.exceptions import InvalidInput, NotFound, ServiceError, TeamMismatch
+from saas_litellm.exceptions import (
+    InvalidInput,
+    NotFound,
+    ServiceError,
+    TeamMismatch,
+    service_error_of,
+)
 from teams.authentication import TEAM_AUTH_FAILED, VirtualKeyAuthentication
 from teams.models import Organization, Team
 from teams.permissions import AdminAPIView, TeamAPIView, TeamOrAdminAPIView
@@ -230,13 +236,9 @@ def async_team_endpoint(
                 status=HTTPStatus.UNAUTHORIZED,
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        except serializers.ValidationError as exc:
-            return JsonResponse(
-                {"detail": "Invalid request", "errors": exc.detail},
-                status=HTTPStatus.BAD_REQUEST,
-            )
-        except ServiceError as exc:
-            return _error_response(exc)
+        except (serializers.ValidationError, ServiceError) as exc:
+            # The same mapping as the DRF handler: one error shape for every view.
+            return _error_response(service_error_of(exc))
 
     return csrf_exempt(wrapper)
 

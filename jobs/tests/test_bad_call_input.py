@@ -151,3 +151,14 @@ def test_the_admin_key_is_not_a_team_key(admin_client_api, job_id):
 def test_get_on_a_call_endpoint_is_405(team_client, job_id):
     response = team_client.get(f"/api/jobs/{job_id}/llm-call")
     assert response.status_code == HTTPStatus.METHOD_NOT_ALLOWED
+
+
+def test_a_validation_error_names_the_field_like_every_other_endpoint(
+    team_client, job_id
+):
+    response = team_client.post(
+        f"/api/jobs/{job_id}/llm-call", call_body(max_tokens="ten"), format="json"
+    )
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["detail"].startswith("Invalid request: max_tokens:")
+    assert "max_tokens" in response.json()["errors"]
