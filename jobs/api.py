@@ -324,7 +324,7 @@ async def create_and_call_stream(request: HttpRequest) -> HttpResponse:
     ticket, call_request = await sync_to_async(_create_and_call_start)(
         request, streamed=True
     )
-    job, opened = await calls.job_call_stream_open(ticket=ticket, request=call_request)
-    return await event_stream(
-        request, calls.job_create_and_stream_frames(ticket.team, job, opened)
-    )
+    opened = await calls.job_call_stream_open(ticket=ticket, request=call_request)
+    job_id = str(ticket.call.job.job_id)
+    frames = calls.llm_call_stream_frames(opened, extra={"job_id": job_id})
+    return await event_stream(request, frames)

@@ -10,27 +10,28 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import sync_to_async
 
 from jobs import llm
-from jobs.models import CallStatus, Job, JobStatus, LLMCall
+from jobs.models import Job, LLMCall
 from jobs.selectors import iso, job_costs
 from jobs.services import (
     CallOutcome,
     CallRequest,
     CallTicket,
     job_call_finish,
-    job_complete,
     llm_call_finish,
     llm_call_start,
 )
 from saas_litellm.exceptions import ProviderError, ServiceError
 from teams.models import Team
+
+logger = logging.getLogger(__name__)
 
 
 def _error_of(exc: BaseException) -> str:
@@ -40,11 +41,24 @@ def _error_of(exc: BaseException) -> str:
     return f"provider_error: cancelled ({type(exc).__name__})"
 
 
-async def _finish(ticket: CallTicket, **outcome: Any) -> LLMCall:
-    # Shielded: the outcome is recorded even when the request task is being cancelled.
-    return await asyncio.shield(
-        sync_to_async(llm_call_finish)(ticket=ticket, **outcome)
-    )
+async def _finish(
+    ticket: CallTicket, *, job_error: str = "", **outcome: Any
+) -> LLMCall:
+    """Record the call's outcome; a one-call job's call also closes its job
+    (completed when the call succeeded, else failed with `job_error`)."""
+    if not ticket.closes_job:
+        # Shielded: recorded even when the request task is being cancelled.
+        return await asyncio.shield(
+            sync_to_async(llm_call_finish)(ticket=ticket, **outcome)
+        )
+    try:
+        return (await _job_call_finish(ticket, job_error=job_error, **outcome)).call
+    except ServiceError as refusal:
+        # The outcome is recorded, but a stream's job is known to the client from
+        # its headers and may have been closed, or given another call, meanwhile:
+        # then it is closed by whoever does that, as in the two-step flow.
+        logger.info("job %s left to its client: %s", ticket.call.job.job_id, refusal)
+        return ticket.call
 
 
 def call_result(call: LLMCall, completion: llm.Completion) -> dict[str, Any]:
@@ -176,7 +190,7 @@ async def llm_call_stream_relay(
         except Exception as exc:
             failure = llm.stream_failure(exc, stream.route)
             recorded = True
-            await _finish(ticket, error=_error_of(failure))
+            await _finish(ticket, error=_error_of(failure), job_error=failure.detail)
             yield sse(style.error(failure))
             yield sse("[DONE]")
             return
@@ -252,9 +266,9 @@ async def job_call_run(*, ticket: CallTicket, request: CallRequest) -> dict[str,
 
 async def job_call_stream_open(
     *, ticket: CallTicket, request: CallRequest
-) -> tuple[Job, OpenStream]:
+) -> OpenStream:
     """Open the provider stream of a started one-call job (a failure fails the
-    job); job_create_and_stream_frames relays it and closes the job."""
+    job). Relaying it records the call and closes the job (see _finish)."""
     try:
         stream = await llm.completion_stream_open(
             routes=ticket.routes, params=request.params
@@ -265,43 +279,4 @@ async def job_call_stream_open(
     except BaseException as exc:
         await _job_call_finish(ticket, error=_error_of(exc))
         raise
-    return ticket.call.job, OpenStream(ticket=ticket, stream=stream)
-
-
-async def job_create_and_stream_frames(
-    team: Team,
-    job: Job,
-    opened: OpenStream,
-    *,
-    frames: AsyncIterator[bytes] | None = None,
-) -> AsyncIterator[bytes]:
-    """The call's frames (by default the jobs API's); the job is completed (or
-    failed) whatever happens."""
-    if frames is None:
-        frames = llm_call_stream_frames(opened, extra={"job_id": str(job.job_id)})
-    closed = False
-    try:
-        # aclosing: the call is recorded before the job is completed, even when the
-        # client goes away while this generator waits at a yield.
-        async with aclosing(frames):
-            async for frame in frames:
-                if not closed and opened.ticket.call.status != CallStatus.IN_PROGRESS:
-                    # The call is recorded (the usage, error or [DONE] frame comes
-                    # next): close the job before the client reads it, so that its
-                    # next request already sees the charge.
-                    closed = True
-                    await _stream_job_close(team, job, opened)
-                yield frame
-    finally:
-        if not closed:
-            await _stream_job_close(team, job, opened)
-
-
-async def _stream_job_close(team: Team, job: Job, opened: OpenStream) -> None:
-    call = await sync_to_async(LLMCall.objects.get)(pk=opened.ticket.call.pk)
-    status = (
-        JobStatus.COMPLETED if call.status == CallStatus.SUCCEEDED else JobStatus.FAILED
-    )
-    await asyncio.shield(
-        sync_to_async(job_complete)(team=team, job_id=str(job.job_id), status=status)
-    )
+    return OpenStream(ticket=ticket, stream=stream)

@@ -190,13 +190,37 @@ def _route_for(alias: ModelAlias, team: Team) -> Route:
     )
 
 
+# (team, its organization, alias) -> (catalogue version, routes), per process. An
+# entry is used only while the version read with the caller's key is the one it
+# was built under.
+_route_plans: dict[tuple[int, int, str], tuple[int, tuple[Route, ...]]] = {}
+_ROUTE_PLANS_MAX = 10_000
+
+
 def route_plan(*, team: Team, alias_name: str) -> list[Route]:
     """The alias (if the team may use it) followed by its active fallbacks.
 
     An unknown alias and a forbidden one get the same ModelAccessDenied, so a team
     cannot enumerate the catalogue. Fallbacks are the operator's choice and need not
-    be in the team's access groups, but inactive ones are skipped.
+    be in the team's access groups, but inactive ones are skipped. When the team
+    carries the catalogue version (authentication reads it), a plan built under
+    the same version is reused: no catalogue change can have happened since.
     """
+    version = team.catalogue_version
+    if version is None:
+        return _route_plan_build(team, alias_name)
+    key = (team.pk, team.organization_id, alias_name)
+    cached = _route_plans.get(key)
+    if cached is not None and cached[0] == version:
+        return list(cached[1])
+    routes = _route_plan_build(team, alias_name)
+    if len(_route_plans) >= _ROUTE_PLANS_MAX:
+        _route_plans.clear()
+    _route_plans[key] = (version, tuple(routes))
+    return routes
+
+
+def _route_plan_build(team: Team, alias_name: str) -> list[Route]:
     alias = _alias_allowed(team, alias_name)
     if alias is None:
         raise ModelAccessDenied()

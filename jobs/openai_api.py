@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -337,22 +337,17 @@ async def chat_completions(
 async def _chat_stream(
     request: HttpRequest, begun: ChatStart, started: float
 ) -> HttpResponse:
-    frames: AsyncIterator[bytes]
-    team, chat = begun.team, begun.chat
+    chat = begun.chat
     if begun.ticket is None:
         opened = await calls.llm_call_stream_open(
-            team=team, job_id=begun.job_id, request=chat.call
+            team=begun.team, job_id=begun.job_id, request=chat.call
         )
-        style = chunk_format(opened.ticket.call, include_usage=chat.include_usage)
-        frames = calls.llm_call_stream_relay(opened, style)
     else:
-        job, opened = await calls.job_call_stream_open(
+        opened = await calls.job_call_stream_open(
             ticket=begun.ticket, request=chat.call
         )
-        style = chunk_format(opened.ticket.call, include_usage=chat.include_usage)
-        frames = calls.job_create_and_stream_frames(
-            team, job, opened, frames=calls.llm_call_stream_relay(opened, style)
-        )
+    style = chunk_format(opened.ticket.call, include_usage=chat.include_usage)
+    frames = calls.llm_call_stream_relay(opened, style)
     headers = _call_headers(opened.ticket.call, opened.stream.started - started)
     return await event_stream(request, frames, headers)
 

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
@@ -42,7 +43,7 @@ from credits.services import (
     credit_reserve_for_new_job,
     credits_for_job,
 )
-from jobs import llm
+from jobs import llm, one_call
 from jobs.models import CallStatus, Job, JobStatus, LLMCall
 from jobs.ratelimit import RateLimitSlot, rate_limit_acquire, rate_limit_release
 from saas_litellm.exceptions import (
@@ -78,11 +79,23 @@ def metadata_check(metadata: Any, *, name: str = "metadata") -> dict[str, Any]:
 
 def team_can_work_check(*, team: Team) -> None:
     """Refuse new work for a suspended or paused team (status read fresh)."""
-    status = Team.objects.filter(pk=team.pk).values_list("status", flat=True).first()
+    team_status_check(
+        Team.objects.filter(pk=team.pk).values_list("status", flat=True).first()
+    )
+
+
+def team_status_check(status: str | None) -> None:
     if status == TeamStatus.SUSPENDED:
         raise TeamSuspended()
     if status == TeamStatus.PAUSED:
         raise TeamPaused()
+
+
+def calls_in_progress() -> Conflict:
+    return Conflict(
+        "The job has LLM calls in progress; complete it when they have finished",
+        code="calls_in_progress",
+    )
 
 
 # --- Jobs -------------------------------------------------------------------------
@@ -201,10 +214,7 @@ def _job_settle(
     _stale_calls_fail(job, now)
     tokens, client_cost, running = _usage_and_running(job)
     if running:
-        raise Conflict(
-            "The job has LLM calls in progress; complete it when they have finished",
-            code="calls_in_progress",
-        )
+        raise calls_in_progress()
     charged = 0
     entry = None
     if status == JobStatus.COMPLETED:
@@ -329,12 +339,14 @@ class CallRequest:
 
 @dataclass
 class CallTicket:
-    """A recorded, reserved call waiting for the provider."""
+    """A recorded, reserved call waiting for the provider. `closes_job`: the call
+    is its job's only one, and recording its outcome closes the job."""
 
     call: LLMCall
     routes: list[llm.Route]
     slot: RateLimitSlot | None
     team: Team
+    closes_job: bool = False
 
 
 def call_routes(*, team: Team, request: CallRequest) -> list[llm.Route]:
@@ -368,7 +380,7 @@ def _call_hold(*, team: Team, job: Job, tokens: int, client_cost: Decimal) -> No
         credit_reserve(team=team, job_id=job.job_id, credits=required - held)
 
 
-def _call_record(
+def _call_new(
     *,
     job: Job,
     team: Team,
@@ -378,8 +390,8 @@ def _call_record(
     reserved_cost: Decimal,
     now: datetime,
 ) -> LLMCall:
-    """Insert a call, in progress, with the worst case reserved for it."""
-    return LLMCall.objects.create(
+    """A call, in progress, with the worst case reserved for it (not saved)."""
+    return LLMCall(
         job=job,
         team=team,
         model_alias=request.model,
@@ -416,7 +428,7 @@ def llm_call_start(
                 job.started_at = now
             job.last_activity_at = now
             job.save(update_fields=["status", "started_at", "last_activity_at"])
-            call = _call_record(
+            call = _call_new(
                 job=job,
                 team=team,
                 request=request,
@@ -425,6 +437,7 @@ def llm_call_start(
                 reserved_cost=reserved_cost,
                 now=now,
             )
+            call.save(force_insert=True)
     except BaseException:
         rate_limit_release(slot=slot)
         raise
@@ -474,6 +487,13 @@ CALL_OUTCOME_FIELDS = [
 def _call_outcome_save(
     ticket: CallTicket, completion: llm.Completion | None, error: str, now: datetime
 ) -> None:
+    _call_outcome_set(ticket, completion, error, now)
+    ticket.call.save(update_fields=CALL_OUTCOME_FIELDS)
+
+
+def _call_outcome_set(
+    ticket: CallTicket, completion: llm.Completion | None, error: str, now: datetime
+) -> None:
     call = ticket.call
     if completion is not None:
         provider_cost = completion.provider_cost_usd.quantize(USD_PLACES)
@@ -493,14 +513,14 @@ def _call_outcome_save(
         call.error = error[:2000] or "provider_error"
         call.latency_ms = int((now - call.created_at).total_seconds() * 1000)
     call.completed_at = now
-    call.save(update_fields=CALL_OUTCOME_FIELDS)
 
 
 # --- One-call jobs ----------------------------------------------------------------
 # POST /v1/chat/completions and /api/jobs/create-and-call: a job with one call. The
 # same checks, reservation and records as job_create + llm_call_start, then
 # llm_call_finish + job_complete, in one short transaction before the provider call
-# and one after it (nothing is re-read that the request already knows).
+# and one after it (nothing is re-read that the request already knows). On
+# PostgreSQL each transaction is one statement (jobs.one_call).
 
 
 def job_call_start(
@@ -515,41 +535,45 @@ def job_call_start(
     """Open a job and record its call, reserving the call's worst case (at least
     the minimum job charge) before anything is sent. Refusals that happen, in the
     two-step flow, after the job is created (rate limit, a consumption call the
-    team cannot cover) leave the same failed job behind."""
+    team cannot cover) leave the same failed job behind.
+
+    `team` must be fresh (read by this request's authentication): its status is
+    checked before the rate limit, and again, from the database, in the
+    transaction that opens the job."""
     metadata = metadata_check(metadata)
     routes = call_routes(team=team, request=request)
     tokens, cost = llm.call_worst_case(routes=routes, params=request.params)
     reserved_cost = client_cost_usd(team=team, provider_cost_usd=cost)
     credits = credits_for_job(team=team, total_tokens=tokens, client_cost=reserved_cost)
-    team_can_work_check(team=team)
+    team_status_check(team.status)
     try:
         slot = rate_limit_acquire(team=team)
     except RateLimited as exc:
         _job_refused(team, job_type, user_id, metadata, exc)
         raise
+    now = timezone.now()
+    job = Job(
+        job_id=uuid.uuid4(),
+        team=team,
+        job_type=job_type,
+        user_id=user_id,
+        metadata=metadata,
+        status=JobStatus.IN_PROGRESS,
+        created_at=now,
+        started_at=now,
+        last_activity_at=now,
+    )
+    call = _call_new(
+        job=job,
+        team=team,
+        request=request,
+        streamed=streamed,
+        tokens=tokens,
+        reserved_cost=reserved_cost,
+        now=now,
+    )
     try:
-        with transaction.atomic():
-            now = timezone.now()
-            job = Job.objects.create(
-                team=team,
-                job_type=job_type,
-                user_id=user_id,
-                metadata=metadata,
-                status=JobStatus.IN_PROGRESS,
-                created_at=now,
-                started_at=now,
-                last_activity_at=now,
-            )
-            credit_reserve_for_new_job(team=team, job_id=job.job_id, credits=credits)
-            call = _call_record(
-                job=job,
-                team=team,
-                request=request,
-                streamed=streamed,
-                tokens=tokens,
-                reserved_cost=reserved_cost,
-                now=now,
-            )
+        _job_and_call_insert(job, call, credits)
     except InsufficientCredits as exc:
         rate_limit_release(slot=slot)
         if credits > MINIMUM_JOB_CHARGE:
@@ -560,7 +584,33 @@ def job_call_start(
     except BaseException:
         rate_limit_release(slot=slot)
         raise
-    return CallTicket(call=call, routes=routes, slot=slot, team=team)
+    return CallTicket(call=call, routes=routes, slot=slot, team=team, closes_job=True)
+
+
+ONE_CALL_REFUSALS: dict[str, type[ServiceError]] = {
+    "team_suspended": TeamSuspended,
+    "team_paused": TeamPaused,
+    "insufficient_credits": InsufficientCredits,
+}
+
+
+def _job_and_call_insert(job: Job, call: LLMCall, credits: int) -> None:
+    """Check the team, reserve `credits` and insert the job and its call, in one
+    transaction (one statement on PostgreSQL)."""
+    if one_call.available():
+        ttl = timedelta(seconds=settings.JOB_HOLD_TTL_SECONDS)
+        refusal = one_call.job_open(
+            job=job, call=call, credits=credits, hold_expires_at=job.created_at + ttl
+        )
+        if refusal is not None:
+            raise ONE_CALL_REFUSALS[refusal]()
+        return
+    with transaction.atomic():
+        team_can_work_check(team=job.team)
+        job.save(force_insert=True)
+        credit_reserve_for_new_job(team=job.team, job_id=job.job_id, credits=credits)
+        call.job = job
+        call.save(force_insert=True)
 
 
 def _job_refused(
@@ -604,40 +654,87 @@ def job_call_finish(
     open, as a cancelled request does. If the job cannot be closed (closed or given
     another call meanwhile) the outcome is still recorded, then the refusal raised.
     """
-    call = ticket.call
-    job = call.job
     now = timezone.now()
-    refusal: ServiceError | None = None
-    entry = None
+    _call_outcome_set(ticket, completion, error, now)
+    close = completion is not None or job_error is not None
     try:
-        with transaction.atomic():
-            _call_outcome_save(ticket, completion, error, now)
-            if completion is None and job_error is None:
-                Job.objects.filter(pk=job.pk).update(last_activity_at=now)
-                return CallOutcome(call=call, job=job)
-            status = JobStatus.COMPLETED if completion is not None else JobStatus.FAILED
-            # Only the job row is locked, as job_complete does.
-            locked = (
-                Job.objects.select_for_update(of=("self",))
-                .select_related("team")
-                .get(pk=job.pk)
-            )
-            if not locked.is_open:
-                if locked.status != status:
-                    refusal = JobClosed(f"Job is already {locked.status}")
-                job = locked
-            else:
-                try:
-                    entry = _job_settle(
-                        job=locked, status=status, error_message=job_error or ""
-                    )
-                except Conflict as exc:
-                    # Raised before any write of the settlement: the outcome stands.
-                    refusal = exc
-                else:
-                    job = locked
+        if one_call.available():
+            return _job_call_close_sql(ticket, close, job_error or "", now)
+        return _job_call_close_orm(ticket, close, job_error or "", now)
     finally:
         _slot_release(ticket, completion)
+
+
+def _job_call_close_sql(
+    ticket: CallTicket, close: bool, job_error: str, now: datetime
+) -> CallOutcome:
+    call = ticket.call
+    job = call.job
+    closed = one_call.job_close(
+        call=call,
+        close=close,
+        job_error=job_error,
+        now=now,
+        stale_before=now - STALE_CALL_AFTER,
+        minimum_charge=MINIMUM_JOB_CHARGE,
+    )
+    if closed.job_status is None:  # not asked to close
+        job.last_activity_at = now
+        return CallOutcome(call=call, job=job)
+    if closed.refusal == "calls_in_progress":
+        raise calls_in_progress()
+    job.status = closed.job_status
+    job.credits_charged = closed.credits_charged
+    job.completed_at = job.last_activity_at = closed.completed_at
+    if closed.refusal == "closed":
+        raise JobClosed(f"Job is already {job.status}")
+    job.error_message = job_error or job.error_message
+    wanted, charged = closed.charge_wanted or 0, closed.credits_charged or 0
+    if wanted > charged:
+        logger.warning(
+            "job %s: charge %s capped at %s credits (account exhausted)",
+            job.job_id,
+            wanted,
+            charged,
+        )
+    return CallOutcome(call=call, job=job, credits_remaining=closed.credits_remaining)
+
+
+def _job_call_close_orm(
+    ticket: CallTicket, close: bool, job_error: str, now: datetime
+) -> CallOutcome:
+    call = ticket.call
+    job = call.job
+    refusal: ServiceError | None = None
+    entry = None
+    with transaction.atomic():
+        call.save(update_fields=CALL_OUTCOME_FIELDS)
+        if not close:
+            Job.objects.filter(pk=job.pk).update(last_activity_at=now)
+            return CallOutcome(call=call, job=job)
+        status = (
+            JobStatus.COMPLETED
+            if call.status == CallStatus.SUCCEEDED
+            else JobStatus.FAILED
+        )
+        # Only the job row is locked, as job_complete does.
+        locked = (
+            Job.objects.select_for_update(of=("self",))
+            .select_related("team")
+            .get(pk=job.pk)
+        )
+        if not locked.is_open:
+            if locked.status != status:
+                refusal = JobClosed(f"Job is already {locked.status}")
+            job = locked
+        else:
+            try:
+                entry = _job_settle(job=locked, status=status, error_message=job_error)
+            except Conflict as exc:
+                # Raised before any write of the settlement: the outcome stands.
+                refusal = exc
+            else:
+                job = locked
     if refusal is not None:
         raise refusal
     remaining = entry.account.credits_remaining if entry is not None else None

@@ -152,6 +152,22 @@ class ModelAlias(models.Model):
         return self.model_alias
 
 
+class CatalogueVersion(models.Model):
+    """One row whose `version` grows whenever the model catalogue changes (aliases,
+    access groups, their memberships, provider credentials).
+
+    PostgreSQL triggers bump it in the changing transaction, so the new version
+    becomes visible with the change itself. Authentication reads it with the key,
+    and `jobs.llm` reuses a team's route plan while the version is the one the plan
+    was built under. On SQLite there are no triggers and no row: nothing is cached.
+    """
+
+    version = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"catalogue version {self.version}"
+
+
 class TeamStatus(models.TextChoices):
     ACTIVE = "active", "Active"
     SUSPENDED = "suspended", "Suspended"
@@ -202,6 +218,10 @@ class Team(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     objects = TeamQuerySet.as_manager()
+
+    # Set by authentication: the catalogue version read with the caller's key
+    # (see CatalogueVersion); None when unknown, and then nothing is cached.
+    catalogue_version: int | None = None
 
     class Meta:
         ordering = ["team_id"]
