@@ -1,4 +1,6 @@
-"""WhiteNoise without a thread hop on every request.
+"""Middleware without thread hops on the API's requests under ASGI.
+
+First WhiteNoise, then Django's own middleware (below).
 
 WhiteNoise's middleware is synchronous only, so under ASGI Django ran every request
 (API calls included) through a worker thread to pass it, and back to the event loop
@@ -11,7 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.contrib.auth import middleware as auth
+from django.contrib.messages import middleware as messages
+from django.contrib.sessions import middleware as sessions
 from django.http import HttpRequest, HttpResponseBase
+from django.middleware import clickjacking, common, csrf, security
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 
@@ -43,3 +49,88 @@ class AsyncWhiteNoiseMiddleware(WhiteNoiseMiddleware):
         if static_file is not None:
             return await sync_to_async(self.serve)(static_file, request)
         return await self.get_response(request)
+
+
+# --- Django's own middleware, without thread hops on the API ----------------------
+# Under ASGI, Django's MiddlewareMixin runs each synchronous hook through
+# sync_to_async: two thread hops per middleware per request, and one more for each
+# process_view. With the default stack that was about a dozen hops before an LLM
+# call could start. Hooks that do no I/O now run on the event loop; the middleware
+# that exists for the browser pages (sessions, login, CSRF cookies, messages) is
+# skipped by the API, whose callers authenticate with keys and never with cookies.
+
+API_PATH_PREFIXES = ("/v1/", "/api/")
+
+
+def is_api_request(request: HttpRequest) -> bool:
+    return request.path_info.startswith(API_PATH_PREFIXES)
+
+
+class InlineHooksMixin:
+    """For middleware whose process_request/process_response do no I/O: under
+    ASGI they run on the event loop instead of in a worker thread."""
+
+    get_response: Any
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        response = None
+        if hasattr(self, "process_request"):
+            response = self.process_request(request)
+        response = response or await self.get_response(request)
+        if hasattr(self, "process_response"):
+            response = self.process_response(request, response)
+        return response
+
+
+class BrowserOnlyMixin:
+    """For middleware only the browser pages need: API requests pass through it
+    without a hook (and without a thread hop) under ASGI."""
+
+    get_response: Any
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        if is_api_request(request):
+            return await self.get_response(request)
+        return await super().__acall__(request)  # type: ignore[misc]
+
+
+class SecurityMiddleware(InlineHooksMixin, security.SecurityMiddleware):
+    pass
+
+
+class CommonMiddleware(InlineHooksMixin, common.CommonMiddleware):
+    pass
+
+
+class XFrameOptionsMiddleware(InlineHooksMixin, clickjacking.XFrameOptionsMiddleware):
+    pass
+
+
+class SessionMiddleware(BrowserOnlyMixin, sessions.SessionMiddleware):
+    pass
+
+
+class AuthenticationMiddleware(BrowserOnlyMixin, auth.AuthenticationMiddleware):
+    pass
+
+
+class MessageMiddleware(BrowserOnlyMixin, messages.MessageMiddleware):
+    pass
+
+
+class CsrfViewMiddleware(BrowserOnlyMixin, csrf.CsrfViewMiddleware):
+    """Also its process_view: Django would run it in a thread for every request
+    under ASGI; API requests skip it, and for the others it does no I/O (the token
+    is in a cookie, the body already read)."""
+
+    def __init__(self, get_response: Any) -> None:
+        super().__init__(get_response)
+        if iscoroutinefunction(get_response):
+            self.process_view = self._process_view_async
+
+    async def _process_view_async(
+        self, request: HttpRequest, callback: Any, args: Any, kwargs: Any
+    ) -> HttpResponseBase | None:
+        if is_api_request(request):
+            return None
+        return super().process_view(request, callback, args, kwargs)

@@ -150,15 +150,17 @@ INSTALLED_APPS = [
     "jobs",
 ]
 
+# Django's usual stack, through subclasses that spare the API thread hops under
+# ASGI (see saas_litellm/middleware.py).
 MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
+    "saas_litellm.middleware.SecurityMiddleware",
     "saas_litellm.middleware.AsyncWhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "saas_litellm.middleware.SessionMiddleware",
+    "saas_litellm.middleware.CommonMiddleware",
+    "saas_litellm.middleware.CsrfViewMiddleware",
+    "saas_litellm.middleware.AuthenticationMiddleware",
+    "saas_litellm.middleware.MessageMiddleware",
+    "saas_litellm.middleware.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "saas_litellm.urls"
