@@ -148,6 +148,7 @@ INSTALLED_APPS = [
     "teams",
     "credits",
     "jobs",
+    "saas_litellm.apps.SaasLitellmConfig",
 ]
 
 # Django's usual stack, through subclasses that spare the API thread hops under
@@ -248,7 +249,14 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 # Joining the browsers' HSTS preload list is hard to undo: an operator's choice, so the
 # deploy check's nudge towards it is silenced rather than the list joined by default.
-SILENCED_SYSTEM_CHECKS = ["security.W021"]
+# W001-W003 look for Django's middleware by path; MIDDLEWARE lists subclasses, and
+# saas_litellm/checks.py runs those checks (and the ones that depend on them).
+SILENCED_SYSTEM_CHECKS = [
+    "security.W021",
+    "security.W001",
+    "security.W002",
+    "security.W003",
+]
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from cryptography.fernet import Fernet
+from django.conf import settings
 
 MANAGE = Path(__file__).resolve().parents[2] / "manage.py"
 SECRET_NAMES = (
@@ -117,6 +118,31 @@ def test_production_settings_pass_the_deploy_security_checks():
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_the_deploy_checks_still_see_through_our_middleware_subclasses():
+    # Django skips HSTS and SSL-redirect checks when it does not find its own
+    # SecurityMiddleware path; ours is a subclass, and the checks must still run.
+    result = manage(
+        "check", "--deploy", "--tag", "security", "--fail-level", "WARNING",
+        **production_env(), SECURE_HSTS_SECONDS="0", SECURE_SSL_REDIRECT="false",
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "security.W004" in result.stderr
+    assert "security.W008" in result.stderr
+
+
+def test_a_missing_security_middleware_is_reported():
+    from django.test import override_settings
+
+    from saas_litellm.checks import middleware_security_checks
+
+    middleware = [
+        path for path in settings.MIDDLEWARE if not path.endswith(".SecurityMiddleware")
+    ]
+    with override_settings(MIDDLEWARE=middleware):
+        ids = [message.id for message in middleware_security_checks(None)]
+    assert "saas_litellm.W001" in ids
 
 
 def test_the_deploy_schema_check_finds_nothing_in_the_teams_api():
