@@ -5,9 +5,10 @@ from http import HTTPStatus
 
 import pytest
 
-from credits import services
 from credits.models import CreditAccount, LedgerEntry
+from credits.services import teams as team_services
 from credits.tests.factories import AccessGroupFactory, ModelAliasFactory
+from saas_litellm.exceptions import InvalidInput
 from teams.models import AuditLog, Team, VirtualKey
 
 pytestmark = pytest.mark.django_db
@@ -141,9 +142,9 @@ def test_a_failure_after_the_team_and_key_exist_leaves_nothing_behind(
     admin_client_api, organization, monkeypatch
 ):
     def ledger_down(**kwargs):
-        raise services.InvalidInput("ledger unavailable")
+        raise InvalidInput("ledger unavailable")
 
-    monkeypatch.setattr(services, "credit_add", ledger_down)
+    monkeypatch.setattr(team_services, "credit_add", ledger_down)
     response = admin_client_api.post(URL, body(access_groups=[]), format="json")
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert not Team.objects.exists()

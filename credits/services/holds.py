@@ -1,0 +1,278 @@
+"""A job's credits: reserve them, then capture (charge) or release them, at most once.
+
+Each job has one hold. A reservation sets credits aside with a conditional UPDATE of
+the account row, so concurrent requests can never spend more than the team has; the
+capture closes the hold and writes the job's one deduction; a release (or expiry, for a
+crashed worker's job) gives the hold back. The database constraints on the models back
+every rule here.
+
+Lock order: the account row, then the job's hold. Every function that touches both takes
+them in that order; taking them the other way round (as an earlier version of capture
+did) lets a reserve and a capture of one job deadlock.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Subquery
+from django.utils import timezone
+
+from credits.models import CreditAccount, CreditHold, EntryType, HoldStatus, LedgerEntry
+from credits.services.ledger import (
+    MAX_CREDITS_PER_OPERATION,
+    _entry_write,
+    _locked_account,
+    _validate_credits,
+)
+from saas_litellm.exceptions import (
+    Conflict,
+    InsufficientCredits,
+    InvalidInput,
+    JobClosed,
+)
+from teams.models import Team
+
+logger = logging.getLogger(__name__)
+
+RELEASE_STATUSES = (HoldStatus.RELEASED, HoldStatus.EXPIRED)
+
+
+def _hold_for_update(account: CreditAccount, job_id: uuid.UUID) -> CreditHold | None:
+    return (
+        CreditHold.objects.select_for_update()
+        .filter(account=account, job_id=job_id)
+        .first()
+    )
+
+
+def credit_reserve(
+    *, team: Team, job_id: uuid.UUID, credits: int, ttl: timedelta | None = None
+) -> CreditHold:
+    """Set `credits` aside for a job, adding to the job's open hold.
+
+    One conditional UPDATE does the check and the write (and locks the account row),
+    so two requests can never both take the last credit. Raises InsufficientCredits
+    when they are not there, and JobClosed when the job was already settled.
+    Growing a hold also pushes its expiry back: the job is evidently still alive; a
+    job whose hold expired gets a fresh one.
+    """
+    credits = _validate_credits(credits)
+    expires_at = timezone.now() + (
+        ttl or timedelta(seconds=settings.JOB_HOLD_TTL_SECONDS)
+    )
+    with transaction.atomic():
+        # No account yet means no credits: the UPDATE matches nothing.
+        reserved = CreditAccount.objects.filter(
+            team=team,
+            credits_allocated__gte=F("credits_used") + F("credits_reserved") + credits,
+        ).update(
+            credits_reserved=F("credits_reserved") + credits, updated_at=timezone.now()
+        )
+        if not reserved:
+            raise InsufficientCredits()
+        account = CreditAccount.objects.only("pk").get(team=team)
+        hold = _hold_for_update(account, job_id)
+        if hold is not None and hold.status in (
+            HoldStatus.CAPTURED,
+            HoldStatus.RELEASED,
+        ):
+            # Raising rolls the account update back with the rest.
+            raise JobClosed(f"Credits for job {job_id} were already settled")
+        if hold is not None and hold.status == HoldStatus.EXPIRED:
+            # The job outlived its hold but is still working: a fresh reservation.
+            hold.status, hold.amount, hold.closed_at = HoldStatus.OPEN, 0, None
+        if hold is not None:
+            hold.amount += credits
+            hold.expires_at = expires_at
+            hold.save(update_fields=["status", "amount", "expires_at", "closed_at"])
+            return hold
+        try:
+            with transaction.atomic():
+                return CreditHold.objects.create(
+                    account=account,
+                    job_id=job_id,
+                    amount=credits,
+                    expires_at=expires_at,
+                )
+        except IntegrityError:
+            # The job id is held by another team's account: ids are UUIDs, so this
+            # is a caller's bug, not a race (same-team reserves are serialised).
+            raise Conflict(
+                f"Job {job_id} already has credits reserved elsewhere"
+            ) from None
+
+
+def credit_reserve_for_new_job(
+    *, team: Team, job_id: uuid.UUID, credits: int, ttl: timedelta | None = None
+) -> None:
+    """credit_reserve for a job created in the caller's open transaction, which
+    therefore has no hold yet: the same conditional UPDATE, then the hold's INSERT
+    (its account found by a subquery), and nothing else.
+
+    Runs in the caller's transaction, without a savepoint: InsufficientCredits (or
+    a duplicate job id, refused by the unique constraint) must end that transaction.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("credit_reserve_for_new_job needs the job's transaction")
+    credits = _validate_credits(credits)
+    now = timezone.now()
+    expires_at = now + (ttl or timedelta(seconds=settings.JOB_HOLD_TTL_SECONDS))
+    reserved = CreditAccount.objects.filter(
+        team=team,
+        credits_allocated__gte=F("credits_used") + F("credits_reserved") + credits,
+    ).update(credits_reserved=F("credits_reserved") + credits, updated_at=now)
+    if not reserved:
+        raise InsufficientCredits()
+    CreditHold.objects.create(
+        account_id=Subquery(CreditAccount.objects.filter(team=team).values("pk")),
+        job_id=job_id,
+        amount=credits,
+        expires_at=expires_at,
+    )
+
+
+def _deduction_of(job_id: uuid.UUID) -> LedgerEntry | None:
+    return LedgerEntry.objects.filter(
+        job_id=job_id, entry_type=EntryType.DEDUCTION
+    ).first()
+
+
+def credit_capture(
+    *,
+    team: Team,
+    job_id: uuid.UUID,
+    credits: int,
+    reason: str = "",
+    actor: str = "",
+    savepoint: bool = True,
+) -> LedgerEntry | None:
+    """Charge a job: close its hold and write one deduction, at most once per job.
+
+    A repeat returns the first deduction (None when the first charge was zero). The
+    charge never overdraws the account: when the real charge exceeds the hold plus what
+    is still available (an estimate that was too low), the team is charged what it has
+    and the shortfall is logged. A job whose hold expired (its worker went quiet) is
+    still billed for what it used, from what is available. A job whose hold was
+    released (failed or cancelled) cannot be charged any more: JobClosed.
+
+    `savepoint=False` (for a caller whose own transaction ends on any error) takes
+    no savepoint: an error then rolls the caller's transaction back as a whole.
+    The returned entry's `account` is the locked account as this charge left it.
+    """
+    if isinstance(credits, bool) or not isinstance(credits, int) or credits < 0:
+        raise InvalidInput("credits must be a whole number, zero or more")
+    if credits > MAX_CREDITS_PER_OPERATION:
+        raise InvalidInput(f"credits must be at most {MAX_CREDITS_PER_OPERATION}")
+    now = timezone.now()
+    with transaction.atomic(savepoint=savepoint):
+        account = _locked_account(team)
+        hold = _hold_for_update(account, job_id)
+        if hold is not None and hold.status == HoldStatus.CAPTURED:
+            return _deduction_of(job_id)
+        if hold is not None and hold.status == HoldStatus.RELEASED:
+            raise JobClosed(f"Credits for job {job_id} were released; it is not billed")
+        if hold is None and (
+            CreditHold.objects.filter(job_id=job_id).exists()
+            or _deduction_of(job_id) is not None
+        ):
+            # The job belongs to another team's account: never charged here. (An
+            # open hold here proves the job was never captured: holds are per job.)
+            raise Conflict(f"Job {job_id} belongs to another account")
+        held = hold.amount if hold is not None and hold.status == HoldStatus.OPEN else 0
+        charge = min(credits, held + account.credits_remaining)
+        if charge < credits:
+            logger.warning(
+                "job %s: charge %s capped at %s credits (account exhausted)",
+                job_id,
+                credits,
+                charge,
+            )
+        account.credits_reserved -= held
+        account.credits_used += charge
+        account.save(update_fields=["credits_reserved", "credits_used", "updated_at"])
+        if hold is None:
+            # A settlement marker, so that a job charged without a reservation is
+            # still charged at most once (and cannot reserve again).
+            CreditHold.objects.create(
+                account=account,
+                job_id=job_id,
+                amount=0,
+                status=HoldStatus.CAPTURED,
+                expires_at=now,
+                closed_at=now,
+            )
+        else:
+            hold.status = HoldStatus.CAPTURED
+            hold.closed_at = now
+            hold.save(update_fields=["status", "closed_at"])
+        if charge == 0:
+            return None
+        return _entry_write(
+            account,
+            entry_type=EntryType.DEDUCTION,
+            amount=-charge,
+            reason=reason,
+            actor=actor,
+            job_id=job_id,
+        )
+
+
+def credit_release(
+    *,
+    team: Team,
+    job_id: uuid.UUID,
+    status: str = HoldStatus.RELEASED,
+    savepoint: bool = True,
+) -> CreditHold | None:
+    """Give a job's open hold back to the team. Does nothing when it is not open.
+
+    `savepoint` as for credit_capture."""
+    if status not in RELEASE_STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(RELEASE_STATUSES)}")
+    with transaction.atomic(savepoint=savepoint):
+        account = _locked_account(team)
+        hold = _hold_for_update(account, job_id)
+        if hold is None or hold.status != HoldStatus.OPEN:
+            return None
+        _hold_close(account, hold, status=status)
+        return hold
+
+
+def _hold_close(account: CreditAccount, hold: CreditHold, *, status: str) -> None:
+    account.credits_reserved -= hold.amount
+    account.save(update_fields=["credits_reserved", "updated_at"])
+    hold.status = status
+    hold.closed_at = timezone.now()
+    hold.save(update_fields=["status", "closed_at"])
+
+
+def holds_expire(*, now: datetime | None = None) -> int:
+    """Release every open hold past its expiry (a crashed worker's); count returned.
+
+    Each hold is re-checked under the account lock: a hold whose job reserved more
+    (and so pushed its expiry back) or was captured meanwhile is left alone.
+    """
+    now = now or timezone.now()
+    expired = 0
+    candidates = list(
+        CreditHold.objects.filter(status=HoldStatus.OPEN, expires_at__lte=now)
+        .order_by("expires_at")
+        .values_list("account_id", "pk")
+    )
+    for account_id, hold_pk in candidates:
+        with transaction.atomic():
+            account = CreditAccount.objects.select_for_update().get(pk=account_id)
+            hold = (
+                CreditHold.objects.select_for_update()
+                .filter(pk=hold_pk, status=HoldStatus.OPEN, expires_at__lte=now)
+                .first()
+            )
+            if hold is not None:
+                _hold_close(account, hold, status=HoldStatus.EXPIRED)
+                expired += 1
+    return expired
