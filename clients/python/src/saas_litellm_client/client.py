@@ -10,21 +10,18 @@ import anyio
 import httpx
 import pydantic
 
-from ._base import (
-    DEFAULT_TIMEOUT,
-    STREAM_CUT,
+from ._base import ClientBase, transport_error
+from ._calls import (
     Call,
-    ClientCore,
-    SSEDecoder,
-    StreamState,
-    chat_params,
-    check_stream_response,
-    decode_json,
+    chat_call,
+    complete_job_call,
+    create_job_call,
+    get_balance_call,
+    get_job_call,
     parse_structured,
     structured_response_format,
-    transport_error,
 )
-from .errors import APIConnectionError, error_from_response
+from ._stream import ChatStreamBase, check_stream_response
 from .models import (
     Balance,
     ChatMessage,
@@ -34,7 +31,6 @@ from .models import (
     JobDetails,
     JobRef,
     StreamEvent,
-    StreamUsage,
 )
 
 __all__ = ["AsyncChatStream", "SaasLiteLLMClient"]
@@ -43,7 +39,7 @@ T = TypeVar("T")
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 
 
-class SaasLiteLLMClient:
+class SaasLiteLLMClient(ClientBase[httpx.AsyncClient]):
     """Async client of the SaaS LiteLLM team API.
 
     Use it as an async context manager so its connections are closed::
@@ -77,46 +73,8 @@ class SaasLiteLLMClient:
             the caller keeps ownership and closes it.
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        team_id: str,
-        virtual_key: str,
-        *,
-        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
-        max_retries: int = 2,
-        retry_backoff: float = 0.5,
-        retry_backoff_max: float = 8.0,
-        max_retry_after: float = 60.0,
-        headers: Mapping[str, str] | None = None,
-        http_client: httpx.AsyncClient | None = None,
-    ) -> None:
-        self._core = ClientCore(
-            base_url,
-            team_id,
-            virtual_key,
-            timeout=timeout,
-            max_retries=max_retries,
-            retry_backoff=retry_backoff,
-            retry_backoff_max=retry_backoff_max,
-            max_retry_after=max_retry_after,
-            headers=headers,
-        )
-        self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient()
-
-    @property
-    def base_url(self) -> str:
-        """The server root the client talks to."""
-        return self._core.base_url
-
-    @property
-    def team_id(self) -> str:
-        """The team this client acts for."""
-        return self._core.team_id
-
-    def __repr__(self) -> str:
-        return repr(self._core).replace("ClientCore", type(self).__name__)
+    def _new_http_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient()
 
     async def __aenter__(self) -> SaasLiteLLMClient:
         return self
@@ -158,12 +116,14 @@ class SaasLiteLLMClient:
                 (subclasses :class:`TeamSuspendedError`, :class:`TeamPausedError`,
                 :class:`InsufficientCreditsError`).
         """
-        call = self._core.create_job_call(job_type, user_id=user_id, metadata=metadata)
+        call = create_job_call(
+            self.team_id, job_type, user_id=user_id, metadata=metadata
+        )
         return await self._execute(call)
 
     async def get_job(self, job_id: JobRef) -> JobDetails:
         """Fetch one of the team's jobs; another team's or an unknown job is a 404."""
-        return await self._execute(self._core.get_job_call(job_id))
+        return await self._execute(get_job_call(job_id))
 
     async def complete_job(
         self,
@@ -181,7 +141,7 @@ class SaasLiteLLMClient:
         Returns:
             :class:`JobCompletion` with the job's ``costs`` and its ``calls``.
         """
-        call = self._core.complete_job_call(
+        call = complete_job_call(
             job_id, status=status, metadata=metadata, error_message=error_message
         )
         return await self._execute(call)
@@ -225,7 +185,11 @@ class SaasLiteLLMClient:
                 (:class:`ProviderTimeoutError`, 504). Not retried: the call may
                 have been billed.
         """
-        extra = chat_params(
+        call = chat_call(
+            job_id,
+            model,
+            messages,
+            stream=False,
             purpose=purpose,
             temperature=temperature,
             max_tokens=max_tokens,
@@ -235,9 +199,8 @@ class SaasLiteLLMClient:
             tools=tools,
             tool_choice=tool_choice,
             call_metadata=call_metadata,
-            extra=params,
+            params=params,
         )
-        call = self._core.chat_call(job_id, model, messages, extra, stream=False)
         return await self._execute(call)
 
     def chat_stream(
@@ -274,7 +237,11 @@ class SaasLiteLLMClient:
         Errors before the stream starts raise the same typed errors as :meth:`chat`;
         an error frame during the stream raises :class:`StreamError`.
         """
-        extra = chat_params(
+        call = chat_call(
+            job_id,
+            model,
+            messages,
+            stream=True,
             purpose=purpose,
             temperature=temperature,
             max_tokens=max_tokens,
@@ -284,9 +251,8 @@ class SaasLiteLLMClient:
             tools=tools,
             tool_choice=tool_choice,
             call_metadata=call_metadata,
-            extra=params,
+            params=params,
         )
-        call = self._core.chat_call(job_id, model, messages, extra, stream=True)
         return AsyncChatStream(self, call)
 
     async def structured_output(
@@ -323,27 +289,22 @@ class SaasLiteLLMClient:
 
     async def get_balance(self) -> Balance:
         """The team's credit balance (``credits_remaining`` is what can be spent)."""
-        return await self._execute(self._core.get_balance_call())
+        return await self._execute(get_balance_call(self.team_id))
 
     # Transport
 
     async def _execute(self, call: Call[T]) -> T:
-        response = await self._send(call, stream=False)
-        return call.parse(decode_json(response))
+        return call.result(await self._send(call, stream=False))
 
     async def _send(self, call: Call[Any], *, stream: bool) -> httpx.Response:
         """Send with the retry policy; a returned response is 2xx."""
-        attempt = 0
+        retries = self._retries(call)
         while True:
-            request = self._core.build_request(self._http, call, stream=stream)
+            request = self._build_request(call, stream=stream)
             try:
                 response = await self._http.send(request, stream=stream)
             except httpx.TransportError as exc:
-                delay = self._core.retry.delay_after_exception(
-                    exc, attempt=attempt, idempotent=call.idempotent
-                )
-                if delay is None:
-                    raise transport_error(exc) from exc
+                delay = retries.after_exception(exc)
             else:
                 if response.is_success:
                     return response
@@ -353,17 +314,11 @@ class SaasLiteLLMClient:
                     pass  # the status is enough to classify the error
                 finally:
                     await response.aclose()
-                error = error_from_response(response)
-                delay = self._core.retry.delay_after_error(
-                    error, attempt=attempt, idempotent=call.idempotent
-                )
-                if delay is None:
-                    raise error
-            attempt += 1
+                delay = retries.after_response(response)
             await anyio.sleep(delay)
 
 
-class AsyncChatStream:
+class AsyncChatStream(ChatStreamBase):
     """A streamed LLM call: an async iterator of :class:`StreamEvent`.
 
     After iteration, :attr:`content`, :attr:`finish_reason`, :attr:`call_id` and
@@ -371,31 +326,9 @@ class AsyncChatStream:
     """
 
     def __init__(self, client: SaasLiteLLMClient, call: Call[Any]) -> None:
+        super().__init__(call)
         self._client = client
-        self._call = call
-        self._state = StreamState()
-        self._response: httpx.Response | None = None
         self._iterator: AsyncGenerator[StreamEvent, None] | None = None
-
-    @property
-    def content(self) -> str:
-        """The text received so far."""
-        return "".join(self._state.content_parts)
-
-    @property
-    def finish_reason(self) -> str | None:
-        """Why the answer ended, once known."""
-        return self._state.finish_reason
-
-    @property
-    def call_id(self) -> str | None:
-        """The call's id, known when the final usage item has arrived."""
-        return self._state.call_id
-
-    @property
-    def usage(self) -> StreamUsage | None:
-        """The final usage item, once received."""
-        return self._state.usage
 
     def __aiter__(self) -> AsyncIterator[StreamEvent]:
         if self._iterator is not None:
@@ -423,26 +356,17 @@ class AsyncChatStream:
 
     async def _events(self) -> AsyncGenerator[StreamEvent, None]:
         # Errors before the first byte are plain JSON responses: _send maps them.
-        response = await self._client._send(self._call, stream=True)
-        self._response = response
+        response = self._response = await self._client._send(self._call, stream=True)
         try:
             check_stream_response(response)
-            decoder = SSEDecoder()
             async for line in response.aiter_lines():
-                data = decoder.feed(line)
-                if data is None:
-                    continue
-                event = self._state.handle(data)
-                if event is None:
+                if (event := self._state.feed(line)) is not None:
+                    yield event
+                if self._state.done:
                     return
+            if (event := self._state.feed("")) is not None:
                 yield event
-            data = decoder.flush()
-            if data is not None:
-                event = self._state.handle(data)
-                if event is None:
-                    return
-                yield event
-            raise APIConnectionError(STREAM_CUT)
+            self._state.check_done()
         except httpx.TransportError as exc:
             raise transport_error(exc) from exc
         finally:

@@ -14,21 +14,18 @@ from typing import Any, TypeVar
 import httpx
 import pydantic
 
-from ._base import (
-    DEFAULT_TIMEOUT,
-    STREAM_CUT,
+from ._base import ClientBase, transport_error
+from ._calls import (
     Call,
-    ClientCore,
-    SSEDecoder,
-    StreamState,
-    chat_params,
-    check_stream_response,
-    decode_json,
+    chat_call,
+    complete_job_call,
+    create_job_call,
+    get_balance_call,
+    get_job_call,
     parse_structured,
     structured_response_format,
-    transport_error,
 )
-from .errors import APIConnectionError, error_from_response
+from ._stream import ChatStreamBase, check_stream_response
 from .models import (
     Balance,
     ChatMessage,
@@ -38,7 +35,6 @@ from .models import (
     JobDetails,
     JobRef,
     StreamEvent,
-    StreamUsage,
 )
 
 __all__ = ["ChatStream", "SaasLiteLLMSyncClient"]
@@ -47,7 +43,7 @@ T = TypeVar("T")
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 
 
-class SaasLiteLLMSyncClient:
+class SaasLiteLLMSyncClient(ClientBase[httpx.Client]):
     """Blocking client of the SaaS LiteLLM team API, for scripts.
 
     Same methods, arguments, results and errors as :class:`SaasLiteLLMClient`,
@@ -66,46 +62,8 @@ class SaasLiteLLMSyncClient:
     ``httpx.Client`` that the caller keeps ownership of.
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        team_id: str,
-        virtual_key: str,
-        *,
-        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
-        max_retries: int = 2,
-        retry_backoff: float = 0.5,
-        retry_backoff_max: float = 8.0,
-        max_retry_after: float = 60.0,
-        headers: Mapping[str, str] | None = None,
-        http_client: httpx.Client | None = None,
-    ) -> None:
-        self._core = ClientCore(
-            base_url,
-            team_id,
-            virtual_key,
-            timeout=timeout,
-            max_retries=max_retries,
-            retry_backoff=retry_backoff,
-            retry_backoff_max=retry_backoff_max,
-            max_retry_after=max_retry_after,
-            headers=headers,
-        )
-        self._owns_http = http_client is None
-        self._http = http_client or httpx.Client()
-
-    @property
-    def base_url(self) -> str:
-        """The server root the client talks to."""
-        return self._core.base_url
-
-    @property
-    def team_id(self) -> str:
-        """The team this client acts for."""
-        return self._core.team_id
-
-    def __repr__(self) -> str:
-        return repr(self._core).replace("ClientCore", type(self).__name__)
+    def _new_http_client(self) -> httpx.Client:
+        return httpx.Client()
 
     def __enter__(self) -> SaasLiteLLMSyncClient:
         return self
@@ -131,12 +89,14 @@ class SaasLiteLLMSyncClient:
         metadata: Mapping[str, Any] | None = None,
     ) -> Job:
         """Create a job; see :meth:`SaasLiteLLMClient.create_job`."""
-        call = self._core.create_job_call(job_type, user_id=user_id, metadata=metadata)
+        call = create_job_call(
+            self.team_id, job_type, user_id=user_id, metadata=metadata
+        )
         return self._execute(call)
 
     def get_job(self, job_id: JobRef) -> JobDetails:
         """Fetch a job of the team; see :meth:`SaasLiteLLMClient.get_job`."""
-        return self._execute(self._core.get_job_call(job_id))
+        return self._execute(get_job_call(job_id))
 
     def complete_job(
         self,
@@ -147,7 +107,7 @@ class SaasLiteLLMSyncClient:
         error_message: str | None = None,
     ) -> JobCompletion:
         """Close and charge a job; see :meth:`SaasLiteLLMClient.complete_job`."""
-        call = self._core.complete_job_call(
+        call = complete_job_call(
             job_id, status=status, metadata=metadata, error_message=error_message
         )
         return self._execute(call)
@@ -170,7 +130,11 @@ class SaasLiteLLMSyncClient:
         **params: Any,
     ) -> ChatResult:
         """Make one LLM call within a job; see :meth:`SaasLiteLLMClient.chat`."""
-        extra = chat_params(
+        call = chat_call(
+            job_id,
+            model,
+            messages,
+            stream=False,
             purpose=purpose,
             temperature=temperature,
             max_tokens=max_tokens,
@@ -180,9 +144,8 @@ class SaasLiteLLMSyncClient:
             tools=tools,
             tool_choice=tool_choice,
             call_metadata=call_metadata,
-            extra=params,
+            params=params,
         )
-        call = self._core.chat_call(job_id, model, messages, extra, stream=False)
         return self._execute(call)
 
     def chat_stream(
@@ -206,7 +169,11 @@ class SaasLiteLLMSyncClient:
 
         See :meth:`SaasLiteLLMClient.chat_stream`; use ``with`` to close early.
         """
-        extra = chat_params(
+        call = chat_call(
+            job_id,
+            model,
+            messages,
+            stream=True,
             purpose=purpose,
             temperature=temperature,
             max_tokens=max_tokens,
@@ -216,9 +183,8 @@ class SaasLiteLLMSyncClient:
             tools=tools,
             tool_choice=tool_choice,
             call_metadata=call_metadata,
-            extra=params,
+            params=params,
         )
-        call = self._core.chat_call(job_id, model, messages, extra, stream=True)
         return ChatStream(self, call)
 
     def structured_output(
@@ -241,25 +207,20 @@ class SaasLiteLLMSyncClient:
 
     def get_balance(self) -> Balance:
         """The team's credit balance; see :meth:`SaasLiteLLMClient.get_balance`."""
-        return self._execute(self._core.get_balance_call())
+        return self._execute(get_balance_call(self.team_id))
 
     def _execute(self, call: Call[T]) -> T:
-        response = self._send(call, stream=False)
-        return call.parse(decode_json(response))
+        return call.result(self._send(call, stream=False))
 
     def _send(self, call: Call[Any], *, stream: bool) -> httpx.Response:
         """Send with the retry policy; a returned response is 2xx."""
-        attempt = 0
+        retries = self._retries(call)
         while True:
-            request = self._core.build_request(self._http, call, stream=stream)
+            request = self._build_request(call, stream=stream)
             try:
                 response = self._http.send(request, stream=stream)
             except httpx.TransportError as exc:
-                delay = self._core.retry.delay_after_exception(
-                    exc, attempt=attempt, idempotent=call.idempotent
-                )
-                if delay is None:
-                    raise transport_error(exc) from exc
+                delay = retries.after_exception(exc)
             else:
                 if response.is_success:
                     return response
@@ -269,17 +230,11 @@ class SaasLiteLLMSyncClient:
                     pass  # the status is enough to classify the error
                 finally:
                     response.close()
-                error = error_from_response(response)
-                delay = self._core.retry.delay_after_error(
-                    error, attempt=attempt, idempotent=call.idempotent
-                )
-                if delay is None:
-                    raise error
-            attempt += 1
+                delay = retries.after_response(response)
             time.sleep(delay)
 
 
-class ChatStream:
+class ChatStream(ChatStreamBase):
     """A streamed LLM call: an iterator of :class:`StreamEvent` (blocking).
 
     After iteration, :attr:`content`, :attr:`finish_reason`, :attr:`call_id` and
@@ -287,31 +242,9 @@ class ChatStream:
     """
 
     def __init__(self, client: SaasLiteLLMSyncClient, call: Call[Any]) -> None:
+        super().__init__(call)
         self._client = client
-        self._call = call
-        self._state = StreamState()
-        self._response: httpx.Response | None = None
         self._iterator: Generator[StreamEvent, None, None] | None = None
-
-    @property
-    def content(self) -> str:
-        """The text received so far."""
-        return "".join(self._state.content_parts)
-
-    @property
-    def finish_reason(self) -> str | None:
-        """Why the answer ended, once known."""
-        return self._state.finish_reason
-
-    @property
-    def call_id(self) -> str | None:
-        """The call's id, known when the final usage item has arrived."""
-        return self._state.call_id
-
-    @property
-    def usage(self) -> StreamUsage | None:
-        """The final usage item, once received."""
-        return self._state.usage
 
     def __iter__(self) -> Iterator[StreamEvent]:
         if self._iterator is not None:
@@ -338,26 +271,17 @@ class ChatStream:
             self._response.close()
 
     def _events(self) -> Generator[StreamEvent, None, None]:
-        response = self._client._send(self._call, stream=True)
-        self._response = response
+        response = self._response = self._client._send(self._call, stream=True)
         try:
             check_stream_response(response)
-            decoder = SSEDecoder()
             for line in response.iter_lines():
-                data = decoder.feed(line)
-                if data is None:
-                    continue
-                event = self._state.handle(data)
-                if event is None:
+                if (event := self._state.feed(line)) is not None:
+                    yield event
+                if self._state.done:
                     return
+            if (event := self._state.feed("")) is not None:
                 yield event
-            data = decoder.flush()
-            if data is not None:
-                event = self._state.handle(data)
-                if event is None:
-                    return
-                yield event
-            raise APIConnectionError(STREAM_CUT)
+            self._state.check_done()
         except httpx.TransportError as exc:
             raise transport_error(exc) from exc
         finally:
