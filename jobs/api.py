@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from http import HTTPStatus
 from typing import Any
 
@@ -255,14 +256,33 @@ async def event_stream(
     opened on, which breaks it; and it would read it whole before sending anyway.
     So there the frames are read here, on the view's loop, and sent in one go.
     """
-    content: AsyncIterator[bytes] | list[bytes] = frames
-    if not isinstance(request, ASGIRequest):
+    content: AsyncIterator[bytes] | list[bytes]
+    if isinstance(request, ASGIRequest):
+        content = await _started(frames)
+    else:
         content = [frame async for frame in frames]
     return StreamingHttpResponse(
         content,
         content_type="text/event-stream",
         headers={**SSE_HEADERS, **(headers or {})},
     )
+
+
+async def _started(frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """`frames` with its first frame already taken. A client that goes away after
+    the response's headers but before its body is read leaves the frames unread;
+    once started, an async generator is still closed (its `finally` records the
+    call) when it is dropped, by the event loop's finalizer; unstarted, never."""
+    first = await anext(aiter(frames), None)
+
+    async def rest() -> AsyncIterator[bytes]:
+        async with aclosing(frames):
+            if first is not None:
+                yield first
+            async for frame in frames:
+                yield frame
+
+    return rest()
 
 
 def _create_fields(data: dict[str, Any], team: Team) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Q
 
 from saas_litellm.exceptions import ModelAccessDenied, ProviderError, ProviderTimeout
@@ -207,7 +208,7 @@ def route_plan(*, team: Team, alias_name: str) -> list[Route]:
     the same version is reused: no catalogue change can have happened since.
     """
     version = team.catalogue_version
-    if version is None:
+    if version is None or connection.vendor != "postgresql":  # no triggers elsewhere
         return _route_plan_build(team, alias_name)
     key = (team.pk, team.organization_id, alias_name)
     cached = _route_plans.get(key)

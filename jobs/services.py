@@ -661,8 +661,25 @@ def job_call_finish(
         if one_call.available():
             return _job_call_close_sql(ticket, close, job_error or "", now)
         return _job_call_close_orm(ticket, close, job_error or "", now)
+    except ServiceError:
+        raise
+    except Exception:
+        # The close failed (a database error): the outcome rolled back with it.
+        # Record the call alone, so that its usage is billed when the job is
+        # closed later (jobs_expire), then let the error through.
+        _call_outcome_rescue(ticket, now)
+        raise
     finally:
         _slot_release(ticket, completion)
+
+
+def _call_outcome_rescue(ticket: CallTicket, now: datetime) -> None:
+    try:
+        with transaction.atomic():
+            ticket.call.save(update_fields=CALL_OUTCOME_FIELDS)
+            Job.objects.filter(pk=ticket.call.job_id).update(last_activity_at=now)
+    except Exception:
+        logger.exception("call %s: outcome not recorded", ticket.call.call_id)
 
 
 def _job_call_close_sql(

@@ -157,9 +157,10 @@ class CatalogueVersion(models.Model):
     access groups, their memberships, provider credentials).
 
     PostgreSQL triggers bump it in the changing transaction, so the new version
-    becomes visible with the change itself. Authentication reads it with the key,
-    and `jobs.llm` reuses a team's route plan while the version is the one the plan
-    was built under. On SQLite there are no triggers and no row: nothing is cached.
+    becomes visible when the change commits, with the change itself.
+    Authentication reads it with the key, and `jobs.llm` reuses a team's route plan
+    while the version is the one the plan was built under. On SQLite there are no
+    triggers: nothing is cached.
     """
 
     version = models.BigIntegerField()

@@ -20,6 +20,7 @@ from teams.services import (
     IssuedKey,
     access_groups_resolve,
     audit_log_write,
+    catalogue_lock,
     team_create,
 )
 
@@ -126,6 +127,8 @@ def team_settings_update(
         else None
     )
     with transaction.atomic():
+        if groups is not None:
+            catalogue_lock()  # before the team row: the groups are catalogue
         locked = (
             Team.objects.select_for_update(of=("self",))
             .select_related("organization")

@@ -4,13 +4,16 @@ route plans reused only while the catalogue is unchanged."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 from decimal import Decimal
 from http import HTTPStatus
 from typing import Any
 
+import psycopg
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -29,7 +32,7 @@ from jobs.models import CallStatus, Job, LLMCall
 from jobs.serializers import LLMCallSerializer
 from jobs.services import job_call_finish, job_call_start
 from jobs.tests.conftest import account, call_body
-from teams.models import BudgetMode, Team
+from teams.models import BudgetMode, ModelAccessGroup, Team
 from teams.services import team_create
 
 pytestmark = pytest.mark.postgres
@@ -208,6 +211,8 @@ def test_the_sql_functions_leave_what_the_orm_code_leaves(
 
 
 # --- Route plans and the catalogue version ------------------------------------------
+# The version moves when a catalogue change commits: these tests commit.
+committing = pytest.mark.django_db(transaction=True)
 
 
 def _chat(client, model: str = "chat") -> Any:
@@ -218,6 +223,7 @@ def _chat(client, model: str = "chat") -> Any:
     )
 
 
+@committing
 def test_a_route_plan_is_rebuilt_when_its_alias_changes(team_client, chat_alias):
     assert _chat(team_client).status_code == HTTPStatus.OK
     chat_alias.actual_model = "openai/fake-fail-500"
@@ -226,6 +232,7 @@ def test_a_route_plan_is_rebuilt_when_its_alias_changes(team_client, chat_alias)
     assert LLMCall.objects.latest("id").status == CallStatus.FAILED
 
 
+@committing
 def test_a_team_taken_out_of_a_group_loses_its_alias_at_once(
     team_client, team, chat_alias, access_group
 ):
@@ -236,6 +243,7 @@ def test_a_team_taken_out_of_a_group_loses_its_alias_at_once(
     assert response.json()["error"]["code"] == "model_access_denied"
 
 
+@committing
 def test_an_inactive_group_or_credential_is_seen_at_once(
     team_client, chat_alias, access_group, provider_credential
 ):
@@ -253,6 +261,7 @@ def test_an_inactive_group_or_credential_is_seen_at_once(
     assert LLMCall.objects.latest("id").status == CallStatus.FAILED
 
 
+@committing
 def test_every_catalogue_table_moves_the_version(
     chat_alias, access_group, team, provider_credential
 ):
@@ -272,3 +281,74 @@ def test_every_catalogue_table_moves_the_version(
         before = version()
         change()
         assert version() > before
+
+
+@committing
+def test_concurrent_catalogue_edits_do_not_deadlock_on_the_version(chat_alias):
+    """An alias edit (model_alias_update) and an access-group edit that adds the
+    alias: each takes the version before any catalogue row, so the second waits for
+    the first instead of the two waiting for each other."""
+    group = ModelAccessGroup.objects.create(group_name="other")
+    dsn = connection.get_connection_params()
+    alias_editor = psycopg.connect(**dsn)
+    group_editor = psycopg.connect(**dsn)
+    outcome: dict[str, str] = {}
+
+    def group_edit() -> None:
+        try:
+            group_editor.execute(
+                "UPDATE teams_modelaccessgroup SET display_name = 'x' WHERE id = %s",
+                [group.pk],
+            )
+            group_editor.execute(
+                "INSERT INTO teams_modelalias_access_groups"
+                " (modelalias_id, modelaccessgroup_id) VALUES (%s, %s)",
+                [chat_alias.pk, group.pk],
+            )
+            group_editor.commit()
+            outcome["group"] = "committed"
+        except psycopg.Error as exc:
+            outcome["group"] = str(exc)
+
+    try:
+        # As model_alias_update does: the version first (catalogue_lock), then the row.
+        alias_editor.execute(
+            "SELECT version FROM teams_catalogueversion WHERE id = 1 FOR UPDATE"
+        )
+        alias_editor.execute(
+            "SELECT id FROM teams_modelalias WHERE id = %s FOR UPDATE", [chat_alias.pk]
+        )
+        waiting = threading.Thread(target=group_edit)
+        waiting.start()
+        time.sleep(0.3)  # the group edit now waits
+        alias_editor.execute(
+            "UPDATE teams_modelalias SET display_name = 'y' WHERE id = %s",
+            [chat_alias.pk],
+        )
+        alias_editor.commit()
+        waiting.join(timeout=10)
+    finally:
+        alias_editor.close()
+        group_editor.close()
+    assert outcome == {"group": "committed"}
+    chat_alias.refresh_from_db()
+    assert chat_alias.display_name == "y"
+    assert chat_alias.access_groups.filter(pk=group.pk).exists()
+
+
+@committing  # in autocommit, as served: the failed statement is its own transaction
+def test_a_close_that_fails_still_records_the_calls_usage(team, chat_alias):
+    # An impossible state makes one_call_job_close raise: the job is open but its
+    # hold was released. The transaction rolls back; the usage must not go with it.
+    ticket = job_call_start(team=team, job_type="one_shot", request=_chat_request())
+    CreditHold.objects.filter(job_id=ticket.call.job.job_id).update(
+        status="released", closed_at=timezone.now()
+    )
+    completion = llm.Completion(
+        route=ticket.routes[0], content="hi", prompt_tokens=3, completion_tokens=4
+    )
+    with pytest.raises(DatabaseError, match="its hold is released"):
+        job_call_finish(ticket=ticket, completion=completion)
+    call = LLMCall.objects.get(pk=ticket.call.pk)
+    assert (call.status, call.total_tokens) == (CallStatus.SUCCEEDED, 7)
+    assert Job.objects.get(pk=ticket.call.job.pk).is_open

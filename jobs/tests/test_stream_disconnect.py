@@ -80,3 +80,36 @@ def test_a_cut_one_shot_stream_still_completes_and_bills_its_job(
         call.job.refresh_from_db()
     assert call.job.credits_charged == 1
     assert account(team).credits_used == 1
+
+
+def test_frames_never_read_are_still_closed_when_the_response_is_dropped():
+    """A client gone between the headers and the body: Django never reads the
+    response. The frames' `finally` (which records the call) must still run."""
+    import asyncio
+    import gc
+    import io
+
+    from django.core.handlers.asgi import ASGIRequest
+
+    from jobs.api import event_stream
+
+    closed = []
+
+    async def frames():
+        try:
+            yield b"data: 1\n\n"
+            yield b"data: 2\n\n"
+        finally:
+            closed.append(True)
+
+    async def dropped_response() -> None:
+        scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions"}
+        request = ASGIRequest(scope, io.BytesIO())
+        response = await event_stream(request, frames())
+        assert response.streaming
+        del response
+        gc.collect()
+        await asyncio.sleep(0.05)  # the loop's finalizer closes the frames
+
+    asyncio.run(dropped_response())
+    assert closed == [True]

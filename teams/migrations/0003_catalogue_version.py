@@ -1,9 +1,14 @@
 """The catalogue version (see teams.models.CatalogueVersion), bumped by triggers.
 
-Statement-level triggers on every table a route plan is read from: any INSERT,
-UPDATE, DELETE or TRUNCATE there moves the version forward, to at least the current
-time in microseconds, so that it never returns to an earlier value even when the
-row itself was truncated away (as the test runner's flush does). PostgreSQL only: on
+Every table a route plan is read from gets a BEFORE statement trigger: a statement
+that inserts, updates or deletes rows there first moves the version forward, to at
+least the current time in microseconds, so that it never returns to an earlier value
+(not even after the row was truncated away, as the test runner's flush does; an
+AFTER TRUNCATE trigger bumps it then). The new version becomes visible when the
+change commits, with the change itself. The version row is locked before the
+statement locks any row of its own, so catalogue edits queue on it instead of
+deadlocking over each other's rows; services that lock catalogue rows before
+writing take it first (teams.services.catalogue.catalogue_lock). PostgreSQL only: on
 SQLite the table stays empty and route plans are not cached.
 """
 
@@ -31,12 +36,15 @@ $$ LANGUAGE plpgsql;
 """
 
 
-def _trigger(table: str) -> str:
-    return (
+def _triggers(table: str) -> list[str]:
+    return [
         f"CREATE TRIGGER {table}_catalogue_version "
-        f"AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
-        "FOR EACH STATEMENT EXECUTE FUNCTION teams_catalogue_version_bump();"
-    )
+        f"BEFORE INSERT OR UPDATE OR DELETE ON {table} "
+        "FOR EACH STATEMENT EXECUTE FUNCTION teams_catalogue_version_bump();",
+        f"CREATE TRIGGER {table}_catalogue_version_truncate "
+        f"AFTER TRUNCATE ON {table} "
+        "FOR EACH STATEMENT EXECUTE FUNCTION teams_catalogue_version_bump();",
+    ]
 
 
 def forward(apps, schema_editor):
@@ -44,7 +52,8 @@ def forward(apps, schema_editor):
         return
     schema_editor.execute(FUNCTION, params=None)
     for table in CATALOGUE_TABLES:
-        schema_editor.execute(_trigger(table), params=None)
+        for trigger in _triggers(table):
+            schema_editor.execute(trigger, params=None)
     schema_editor.execute(
         "INSERT INTO teams_catalogueversion (id, version) VALUES "
         "(1, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint)",
@@ -56,10 +65,11 @@ def backward(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
     for table in CATALOGUE_TABLES:
-        schema_editor.execute(
-            f"DROP TRIGGER IF EXISTS {table}_catalogue_version ON {table};",
-            params=None,
-        )
+        for suffix in ("", "_truncate"):
+            schema_editor.execute(
+                f"DROP TRIGGER IF EXISTS {table}_catalogue_version{suffix} ON {table};",
+                params=None,
+            )
     schema_editor.execute(
         "DROP FUNCTION IF EXISTS teams_catalogue_version_bump();", params=None
     )

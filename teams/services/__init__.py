@@ -9,6 +9,7 @@ entry; none ever logs or stores a plaintext key.
 
 from teams.services.audit import audit_log_write
 from teams.services.catalogue import (
+    catalogue_lock,
     model_access_group_create,
     model_access_group_delete,
     model_access_group_update,
@@ -45,6 +46,7 @@ __all__ = [
     "RotatedKey",
     "access_groups_resolve",
     "audit_log_write",
+    "catalogue_lock",
     "model_access_group_create",
     "model_access_group_delete",
     "model_access_group_update",

@@ -6,7 +6,7 @@ import contextlib
 import uuid
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import ProtectedError, Q
 
 from saas_litellm.exceptions import Conflict, InvalidInput, NotFound
@@ -102,9 +102,22 @@ def model_alias_create(*, actor: str, model_alias: str, **fields: Any) -> ModelA
     return alias
 
 
+def catalogue_lock() -> None:
+    """Lock the catalogue version's row (PostgreSQL), as every catalogue write does
+    first (see teams/migrations/0003_catalogue_version.py). A transaction that locks
+    catalogue or team rows before it writes the catalogue calls this first, so that
+    it never holds such a row while it waits for the version."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT version FROM teams_catalogueversion WHERE id = 1 FOR UPDATE"
+            )
+
+
 def model_alias_update(*, alias: ModelAlias, actor: str, **fields: Any) -> ModelAlias:
     """Change the fields given; the others keep their values."""
     with transaction.atomic():
+        catalogue_lock()
         alias = ModelAlias.objects.select_for_update().get(pk=alias.pk)
         before = _alias_state(alias)
         groups = _alias_apply(alias, dict(fields))
@@ -215,6 +228,7 @@ def model_access_group_update(
 def model_access_group_delete(*, group: ModelAccessGroup, actor: str) -> None:
     """Delete an access group; refused (Conflict) while any team uses it."""
     with transaction.atomic():
+        catalogue_lock()
         group = ModelAccessGroup.objects.select_for_update().get(pk=group.pk)
         team_ids = list(group.teams.values_list("team_id", flat=True)[:10])
         if team_ids:
