@@ -1,12 +1,12 @@
 """A one-call job in two database statements on PostgreSQL.
 
-`jobs.services.job_call_start` and `job_call_finish` call these on PostgreSQL, and
-the portable ORM code elsewhere (SQLite). Each runs one SQL function (created by
-jobs/migrations/0004_one_call_functions.py) that applies the same rules as the ORM
-code in one transaction: `job_open` checks the team, reserves credits and inserts
-the job, its hold and its call; `job_close` records the call's outcome and closes
-the job (capture or release, one deduction). The functions refuse with a code in
-their result instead of raising, so that the caller raises the service's own error.
+`jobs.services.one_call_jobs` (job_call_start, job_call_finish) calls these on
+PostgreSQL, and its portable ORM code elsewhere (SQLite). Each runs one SQL function
+(created by jobs/migrations/0004_one_call_functions.py) that applies the same rules
+as the ORM code in one transaction: `job_open` checks the team, reserves credits and
+inserts the job, its hold and its call; `job_close` records the call's outcome and
+closes the job (capture or release, one deduction). The functions refuse with a code
+in their result instead of raising, so that the caller raises the service's own error.
 """
 
 from __future__ import annotations

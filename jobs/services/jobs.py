@@ -1,0 +1,303 @@
+"""Jobs: create, read, update metadata, complete or fail (charged once), expire.
+
+Billing: job create reserves the minimum charge. In the consumption modes each call
+first grows the job's hold to the worst case of everything the job may have used so
+far (see jobs.services.llm_calls), so concurrent calls can never spend more than the
+team has. `job_complete` captures the real charge once (the job row is locked, and the
+ledger allows one deduction per job); a failed job releases its hold. Failed provider
+calls are free; a stream cut by the client is billed for the tokens it used. A job
+completed as "completed" with no successful call still costs the minimum charge
+(API.md: one credit per completed job).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from credits.models import LedgerEntry
+from credits.services import (
+    MINIMUM_JOB_CHARGE,
+    credit_capture,
+    credit_release,
+    credit_reserve,
+    credits_for_job,
+)
+from jobs.models import CallStatus, Job, JobStatus
+from saas_litellm.exceptions import (
+    Conflict,
+    InvalidInput,
+    JobClosed,
+    NotFound,
+    TeamPaused,
+    TeamSuspended,
+)
+from teams.models import Team, TeamStatus
+
+STALE_CALL_AFTER = timedelta(minutes=15)
+METADATA_MAX_BYTES = 16_384
+USD_PLACES = Decimal("0.00000001")
+
+
+def metadata_check(metadata: Any, *, name: str = "metadata") -> dict[str, Any]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise InvalidInput(f"{name} must be a JSON object")
+    if len(json.dumps(metadata)) > METADATA_MAX_BYTES:
+        raise InvalidInput(f"{name} must be at most {METADATA_MAX_BYTES} bytes of JSON")
+    return metadata
+
+
+def team_can_work_check(*, team: Team) -> None:
+    """Refuse new work for a suspended or paused team (status read fresh)."""
+    team_status_check(
+        Team.objects.filter(pk=team.pk).values_list("status", flat=True).first()
+    )
+
+
+def team_status_check(status: str | None) -> None:
+    if status == TeamStatus.SUSPENDED:
+        raise TeamSuspended()
+    if status == TeamStatus.PAUSED:
+        raise TeamPaused()
+
+
+def calls_in_progress() -> Conflict:
+    return Conflict(
+        "The job has LLM calls in progress; complete it when they have finished",
+        code="calls_in_progress",
+    )
+
+
+# --- Jobs -------------------------------------------------------------------------
+
+
+def job_create(
+    *,
+    team: Team,
+    job_type: str,
+    user_id: str = "",
+    metadata: dict[str, Any] | None = None,
+) -> Job:
+    """Open a job and reserve its minimum charge (403 when the team cannot pay)."""
+    team_can_work_check(team=team)
+    with transaction.atomic():
+        job = Job.objects.create(
+            team=team,
+            job_type=job_type,
+            user_id=user_id,
+            metadata=metadata_check(metadata),
+        )
+        credit_reserve(team=team, job_id=job.job_id, credits=MINIMUM_JOB_CHARGE)
+    return job
+
+
+def job_get(*, team: Team, job_id: str) -> Job:
+    """The team's job; a malformed id, an unknown id and another team's job are 404."""
+    try:
+        parsed = uuid.UUID(str(job_id))
+    except ValueError:
+        raise NotFound("Job not found") from None
+    job = (
+        Job.objects.for_team(team).select_related("team").filter(job_id=parsed).first()
+    )
+    if job is None:
+        raise NotFound("Job not found")
+    return job
+
+
+def job_metadata_update(*, team: Team, job_id: str, metadata: Any) -> Job:
+    """Merge keys into the job's metadata (open or closed: it is the team's notes)."""
+    updates = metadata_check(metadata)
+    with transaction.atomic():
+        job = Job.objects.select_for_update().get(
+            pk=job_get(team=team, job_id=job_id).pk
+        )
+        job.metadata = metadata_check({**job.metadata, **updates})
+        job.save(update_fields=["metadata"])
+    return job
+
+
+def _stale_calls_fail(job: Job, now: datetime) -> None:
+    if job.created_at > now - STALE_CALL_AFTER:
+        return  # A job's calls are younger than the job: none of them is stale yet.
+    job.calls.filter(
+        status=CallStatus.IN_PROGRESS, created_at__lt=now - STALE_CALL_AFTER
+    ).update(
+        status=CallStatus.FAILED,
+        error="provider_error: abandoned (no outcome recorded)",
+        completed_at=now,
+    )
+
+
+def _usage_of(job: Job) -> tuple[int, Decimal]:
+    totals = job.calls.filter(status=CallStatus.SUCCEEDED).aggregate(
+        tokens=Sum("total_tokens"), cost=Sum("client_cost_usd")
+    )
+    return totals["tokens"] or 0, totals["cost"] or Decimal(0)
+
+
+def _usage_and_running(job: Job) -> tuple[int, Decimal, int]:
+    """The job's successful usage and its count of calls in progress, in one query."""
+    succeeded = Q(status=CallStatus.SUCCEEDED)
+    totals = job.calls.aggregate(
+        tokens=Sum("total_tokens", filter=succeeded),
+        cost=Sum("client_cost_usd", filter=succeeded),
+        running=Count("id", filter=Q(status=CallStatus.IN_PROGRESS)),
+    )
+    return totals["tokens"] or 0, totals["cost"] or Decimal(0), totals["running"]
+
+
+def job_close(
+    *,
+    job: Job,
+    status: str,
+    metadata: dict[str, Any] | None = None,
+    error_message: str = "",
+    actor: str = "",
+) -> Job:
+    """Close an open job (the caller holds its row lock): charge it or release it.
+
+    Runs inside the caller's transaction, which any error here must end (the credit
+    writes take no savepoint of their own).
+    """
+    _job_settle(
+        job=job,
+        status=status,
+        metadata=metadata,
+        error_message=error_message,
+        actor=actor,
+    )
+    return job
+
+
+def _job_settle(
+    *,
+    job: Job,
+    status: str,
+    metadata: dict[str, Any] | None = None,
+    error_message: str = "",
+    actor: str = "",
+) -> LedgerEntry | None:
+    """job_close, answering the charge's entry (whose `account` is the account as
+    the charge left it), None when nothing was charged."""
+    now = timezone.now()
+    _stale_calls_fail(job, now)
+    tokens, client_cost, running = _usage_and_running(job)
+    if running:
+        raise calls_in_progress()
+    charged = 0
+    entry = None
+    if status == JobStatus.COMPLETED:
+        credits = credits_for_job(
+            team=job.team, total_tokens=tokens, client_cost=client_cost
+        )
+        entry = credit_capture(
+            team=job.team,
+            job_id=job.job_id,
+            credits=credits,
+            reason=f"Job {job.job_type}"[:500],
+            actor=actor,
+            savepoint=False,
+        )
+        charged = -entry.amount if entry is not None else 0
+    else:
+        credit_release(team=job.team, job_id=job.job_id, savepoint=False)
+    job.status = status
+    job.credits_charged = charged
+    job.completed_at = now
+    job.last_activity_at = now
+    job.error_message = error_message or job.error_message
+    if metadata:
+        job.metadata = metadata_check({**job.metadata, **metadata})
+    job.save(
+        update_fields=[
+            "status",
+            "credits_charged",
+            "completed_at",
+            "last_activity_at",
+            "error_message",
+            "metadata",
+        ]
+    )
+    return entry
+
+
+def job_complete(
+    *,
+    team: Team,
+    job_id: str,
+    status: str,
+    metadata: dict[str, Any] | None = None,
+    error_message: str = "",
+    actor: str = "",
+) -> Job:
+    """Complete or fail a job. A repeat with the same status returns the first result
+    and charges nothing more; the row lock makes concurrent completes wait their turn.
+    """
+    if status not in (JobStatus.COMPLETED, JobStatus.FAILED):
+        raise InvalidInput("status must be 'completed' or 'failed'")
+    metadata = metadata_check(metadata)
+    job = job_get(team=team, job_id=job_id)
+    with transaction.atomic():
+        # Lock the job row only: locking the team row too (select_related joins it)
+        # blocks every concurrent job and call insert of the team on its foreign key
+        # check, and PostgreSQL deadlocks with the credit account lock.
+        job = (
+            Job.objects.select_for_update(of=("self",))
+            .select_related("team")
+            .get(pk=job.pk)
+        )
+        if not job.is_open:
+            if job.status == status:
+                return job
+            raise JobClosed(f"Job is already {job.status}")
+        return job_close(
+            job=job,
+            status=status,
+            metadata=metadata,
+            error_message=error_message,
+            actor=actor,
+        )
+
+
+def jobs_expire(*, older_than: timedelta, actor: str = "expire_jobs") -> dict[str, int]:
+    """Close open jobs idle for longer than `older_than`: completed (and billed for
+    what they used) when they have a successful call, else failed (hold released)."""
+    cutoff = timezone.now() - older_than
+    closed = {"completed": 0, "failed": 0, "skipped": 0}
+    for pk in (
+        Job.objects.open()
+        .filter(last_activity_at__lt=cutoff)
+        .values_list("pk", flat=True)
+    ):
+        try:
+            with transaction.atomic():
+                job = (
+                    Job.objects.select_for_update(of=("self",))
+                    .select_related("team")
+                    .get(pk=pk)
+                )
+                if not job.is_open:
+                    continue
+                has_success = job.calls.filter(status=CallStatus.SUCCEEDED).exists()
+                status = JobStatus.COMPLETED if has_success else JobStatus.FAILED
+                job_close(
+                    job=job,
+                    status=status,
+                    error_message="" if has_success else "Expired without calls",
+                    actor=actor,
+                )
+        except Conflict:
+            closed["skipped"] += 1
+            continue
+        closed[status] += 1
+    return closed
