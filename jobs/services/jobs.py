@@ -41,6 +41,7 @@ from saas_litellm.exceptions import (
 )
 from teams.models import Team, TeamStatus
 
+# A call still "in progress" after this long belonged to a process that died.
 STALE_CALL_AFTER = timedelta(minutes=15)
 METADATA_MAX_BYTES = 16_384
 USD_PLACES = Decimal("0.00000001")

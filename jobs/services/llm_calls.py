@@ -40,6 +40,7 @@ from saas_litellm.exceptions import (
 from teams.models import BudgetMode, Team
 
 
+@dataclass
 class CallRequest:
     """A validated llm-call body."""
 
