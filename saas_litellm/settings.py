@@ -198,6 +198,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             "timeout": env.int("DATABASE_POOL_TIMEOUT", default=10),
         }
         DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Parameters bound by the server, so psycopg prepares a statement it has run a
+    # few times on a connection: the hot path's three statements skip planning.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "server_side_binding", env.bool("DATABASE_SERVER_SIDE_BINDING", default=True)
+    )
 else:
     # SQLite: wait for the write lock instead of failing at once under concurrency.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)

@@ -12,19 +12,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Subquery
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
+from teams.key_lookup import virtual_key_with_team
 from teams.keys import admin_key_matches, virtual_key_digest, virtual_key_is_well_formed
-from teams.models import CatalogueVersion, Team, VirtualKey
+from teams.models import Team, VirtualKey
 
 TEAM_AUTH_FAILED = "Invalid or missing API key"
 ADMIN_AUTH_FAILED = "Invalid or missing admin key"
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-CATALOGUE_VERSION = CatalogueVersion.objects.filter(pk=1).values("version")
 
 
 @dataclass(frozen=True)
@@ -76,12 +75,7 @@ class VirtualKeyAuthentication(BaseAuthentication):
         # The digest is keyed with a secret pepper, so the indexed lookup leaks no
         # timing information an attacker can steer towards a real key. The same
         # query reads the catalogue version, which lets jobs.llm reuse route plans.
-        key = (
-            VirtualKey.objects.select_related("team__organization")
-            .annotate(catalogue_version=Subquery(CATALOGUE_VERSION))
-            .filter(digest=virtual_key_digest(token))
-            .first()
-        )
+        key = virtual_key_with_team(virtual_key_digest(token))
         now = timezone.now()
         if key is None or not key.is_usable(now):
             raise AuthenticationFailed(TEAM_AUTH_FAILED)
