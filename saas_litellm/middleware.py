@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.conf import settings
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
@@ -120,8 +121,9 @@ class MessageMiddleware(BrowserOnlyMixin, messages.MessageMiddleware):
 
 class CsrfViewMiddleware(BrowserOnlyMixin, csrf.CsrfViewMiddleware):
     """Also its process_view: Django would run it in a thread for every request
-    under ASGI; API requests skip it, and for the others it does no I/O (the token
-    is in a cookie, the body already read)."""
+    under ASGI; API requests skip it, and for the others it does no I/O when the
+    token is in a cookie (the body is already read). With CSRF_USE_SESSIONS the
+    token is in the session, read from the database: then it runs in a thread."""
 
     def __init__(self, get_response: Any) -> None:
         super().__init__(get_response)
@@ -133,4 +135,7 @@ class CsrfViewMiddleware(BrowserOnlyMixin, csrf.CsrfViewMiddleware):
     ) -> HttpResponseBase | None:
         if is_api_request(request):
             return None
-        return super().process_view(request, callback, args, kwargs)
+        check = super().process_view
+        if settings.CSRF_USE_SESSIONS:
+            return await sync_to_async(check)(request, callback, args, kwargs)
+        return check(request, callback, args, kwargs)
