@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 
@@ -32,6 +32,7 @@ from saas_litellm.exceptions import ProviderError, ServiceError
 from teams.models import Team
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def _error_of(exc: BaseException) -> str:
@@ -42,10 +43,11 @@ def _error_of(exc: BaseException) -> str:
 
 
 async def _finish(
-    ticket: CallTicket, *, job_error: str = "", **outcome: Any
+    ticket: CallTicket, *, job_error: str | None = None, **outcome: Any
 ) -> LLMCall:
-    """Record the call's outcome; a one-call job's call also closes its job
-    (completed when the call succeeded, else failed with `job_error`)."""
+    """Record the call's outcome; a one-call job's call also closes its job:
+    completed when the call succeeded, failed with `job_error` when given, left
+    open (for jobs_expire) after a cancellation."""
     if not ticket.closes_job:
         # Shielded: recorded even when the request task is being cancelled.
         return await asyncio.shield(
@@ -59,6 +61,20 @@ async def _finish(
         # then it is closed by whoever does that, as in the two-step flow.
         logger.info("job %s left to its client: %s", ticket.call.job.job_id, refusal)
         return ticket.call
+
+
+async def _provider_await(ticket: CallTicket, attempt: Awaitable[T]) -> T:
+    """Await the provider for a recorded call. A provider error is recorded (and
+    fails a one-call job with its message); so is a cancellation, which leaves a
+    one-call job open."""
+    try:
+        return await attempt
+    except ServiceError as exc:
+        await _finish(ticket, error=_error_of(exc), job_error=exc.detail)
+        raise
+    except BaseException as exc:
+        await _finish(ticket, error=_error_of(exc))
+        raise
 
 
 def call_result(call: LLMCall, completion: llm.Completion) -> dict[str, Any]:
@@ -88,13 +104,9 @@ async def llm_call_execute(
     ticket = await sync_to_async(llm_call_start)(
         team=team, job_id=job_id, request=request
     )
-    try:
-        completion = await llm.completion_run(
-            routes=ticket.routes, params=request.params
-        )
-    except BaseException as exc:
-        await _finish(ticket, error=_error_of(exc))
-        raise
+    completion = await _provider_await(
+        ticket, llm.completion_run(routes=ticket.routes, params=request.params)
+    )
     call = await _finish(ticket, completion=completion)
     return call, completion
 
@@ -120,13 +132,9 @@ async def llm_call_stream_open(
     ticket = await sync_to_async(llm_call_start)(
         team=team, job_id=job_id, request=request, streamed=True
     )
-    try:
-        stream = await llm.completion_stream_open(
-            routes=ticket.routes, params=request.params
-        )
-    except BaseException as exc:
-        await _finish(ticket, error=_error_of(exc))
-        raise
+    stream = await _provider_await(
+        ticket, llm.completion_stream_open(routes=ticket.routes, params=request.params)
+    )
     return OpenStream(ticket=ticket, stream=stream)
 
 
@@ -230,17 +238,9 @@ async def job_call_execute(
     """Make a started one-call job's call and complete the job; a failed call
     fails it. Answers the job, its call, the completion and the credits the team
     has left when the job was charged (else None)."""
-    try:
-        completion = await llm.completion_run(
-            routes=ticket.routes, params=request.params
-        )
-    except ServiceError as exc:
-        await _job_call_finish(ticket, error=_error_of(exc), job_error=exc.detail)
-        raise
-    except BaseException as exc:
-        # Cancelled: the call is recorded, the job stays open (jobs_expire fails it).
-        await _job_call_finish(ticket, error=_error_of(exc))
-        raise
+    completion = await _provider_await(
+        ticket, llm.completion_run(routes=ticket.routes, params=request.params)
+    )
     outcome = await _job_call_finish(ticket, completion=completion)
     return outcome.job, outcome.call, completion, outcome.credits_remaining
 
@@ -269,14 +269,7 @@ async def job_call_stream_open(
 ) -> OpenStream:
     """Open the provider stream of a started one-call job (a failure fails the
     job). Relaying it records the call and closes the job (see _finish)."""
-    try:
-        stream = await llm.completion_stream_open(
-            routes=ticket.routes, params=request.params
-        )
-    except ServiceError as exc:
-        await _job_call_finish(ticket, error=_error_of(exc), job_error=exc.detail)
-        raise
-    except BaseException as exc:
-        await _job_call_finish(ticket, error=_error_of(exc))
-        raise
+    stream = await _provider_await(
+        ticket, llm.completion_stream_open(routes=ticket.routes, params=request.params)
+    )
     return OpenStream(ticket=ticket, stream=stream)

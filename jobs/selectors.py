@@ -15,7 +15,7 @@ from typing import Any
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from credits.services import credit_account_get
+from credits.services import USD_QUANTUM, credit_account_get
 from jobs.models import CallStatus, Job, JobStatus, LLMCall
 from saas_litellm.exceptions import InvalidInput
 from teams.models import Organization, Team
@@ -24,7 +24,6 @@ PUBLIC_CALL_ERRORS = {
     "provider_timeout": "LLM call timed out",
     "provider_error": "LLM call failed",
 }
-USD_PLACES = Decimal("0.00000001")
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -136,7 +135,7 @@ def period_parse(period: str | None) -> tuple[str, datetime, datetime]:
 
 
 def _money(value: Decimal | None) -> str:
-    return str((value or Decimal(0)).quantize(USD_PLACES))
+    return str((value or Decimal(0)).quantize(USD_QUANTUM))
 
 
 def _usage_summary(jobs: Any, *, include_costs: bool) -> dict[str, Any]:

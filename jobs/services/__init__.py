@@ -9,9 +9,7 @@ Reads live in `jobs.selectors`.
 """
 
 from jobs.services.jobs import (
-    METADATA_MAX_BYTES,
     STALE_CALL_AFTER,
-    USD_PLACES,
     calls_in_progress,
     job_close,
     job_complete,
@@ -24,7 +22,6 @@ from jobs.services.jobs import (
     team_status_check,
 )
 from jobs.services.llm_calls import (
-    CALL_OUTCOME_FIELDS,
     CallRequest,
     CallTicket,
     call_routes,
@@ -32,18 +29,13 @@ from jobs.services.llm_calls import (
     llm_call_start,
 )
 from jobs.services.one_call_jobs import (
-    ONE_CALL_REFUSALS,
     CallOutcome,
     job_call_finish,
     job_call_start,
 )
 
 __all__ = [
-    "CALL_OUTCOME_FIELDS",
-    "METADATA_MAX_BYTES",
-    "ONE_CALL_REFUSALS",
     "STALE_CALL_AFTER",
-    "USD_PLACES",
     "CallOutcome",
     "CallRequest",
     "CallTicket",

@@ -44,7 +44,6 @@ from teams.models import Team, TeamStatus
 # A call still "in progress" after this long belonged to a process that died.
 STALE_CALL_AFTER = timedelta(minutes=15)
 METADATA_MAX_BYTES = 16_384
-USD_PLACES = Decimal("0.00000001")
 
 
 def metadata_check(metadata: Any, *, name: str = "metadata") -> dict[str, Any]:

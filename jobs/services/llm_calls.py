@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from credits.models import CreditHold, HoldStatus
 from credits.services import (
+    USD_QUANTUM,
     client_cost_usd,
     credit_reserve,
     credits_for_job,
@@ -28,7 +29,6 @@ from jobs import llm
 from jobs.models import CallStatus, Job, JobStatus, LLMCall
 from jobs.ratelimit import RateLimitSlot, rate_limit_acquire, rate_limit_release
 from jobs.services.jobs import (
-    USD_PLACES,
     _usage_of,
     job_get,
     team_can_work_check,
@@ -209,7 +209,7 @@ def _call_outcome_set(
 ) -> None:
     call = ticket.call
     if completion is not None:
-        provider_cost = completion.provider_cost_usd.quantize(USD_PLACES)
+        provider_cost = completion.provider_cost_usd.quantize(USD_QUANTUM)
         call.status = CallStatus.SUCCEEDED
         call.model_used = completion.route.model
         call.prompt_tokens = completion.prompt_tokens

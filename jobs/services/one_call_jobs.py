@@ -124,7 +124,7 @@ def job_call_start(
     return CallTicket(call=call, routes=routes, slot=slot, team=team, closes_job=True)
 
 
-ONE_CALL_REFUSALS: dict[str, type[ServiceError]] = {
+_ONE_CALL_REFUSALS: dict[str, type[ServiceError]] = {
     "team_suspended": TeamSuspended,
     "team_paused": TeamPaused,
     "insufficient_credits": InsufficientCredits,
@@ -140,7 +140,7 @@ def _job_and_call_insert(job: Job, call: LLMCall, credits: int) -> None:
             job=job, call=call, credits=credits, hold_expires_at=job.created_at + ttl
         )
         if refusal is not None:
-            raise ONE_CALL_REFUSALS[refusal]()
+            raise _ONE_CALL_REFUSALS[refusal]()
         return
     with transaction.atomic():
         team_can_work_check(team=job.team)
