@@ -138,29 +138,59 @@ def _money(value: Decimal | None) -> str:
     return str((value or Decimal(0)).quantize(USD_QUANTUM))
 
 
-def _usage_summary(jobs: Any, *, include_costs: bool) -> dict[str, Any]:
-    totals = jobs.aggregate(
-        total=Count("id", distinct=True),
-        completed=Count("id", filter=Q(status=JobStatus.COMPLETED), distinct=True),
-        failed=Count("id", filter=Q(status=JobStatus.FAILED), distinct=True),
-        credits=Sum("credits_charged"),
+def _usage_totals(jobs: Any, group_by: str) -> dict[Any, dict[str, Any]]:
+    """Job and call totals of `jobs` per value of the Job field `group_by`.
+
+    Two grouped queries, however many groups there are: a team chooses its job types
+    freely, so a query per type would let it set how many queries a request costs.
+    """
+    totals: dict[Any, dict[str, Any]] = {
+        row[group_by]: {**row, "tokens": 0, "cost": Decimal(0)}
+        for row in jobs.order_by()
+        .values(group_by)
+        .annotate(
+            total=Count("id"),
+            completed=Count("id", filter=Q(status=JobStatus.COMPLETED)),
+            failed=Count("id", filter=Q(status=JobStatus.FAILED)),
+            credits=Sum("credits_charged", default=0),
+        )
+    }
+    calls = (
+        LLMCall.objects.filter(job__in=jobs, status=CallStatus.SUCCEEDED)
+        .order_by()
+        .values(f"job__{group_by}")
+        .annotate(
+            tokens=Sum("total_tokens", default=0),
+            cost=Sum("provider_cost_usd", default=Decimal(0)),
+        )
     )
-    calls = LLMCall.objects.filter(job__in=jobs, status=CallStatus.SUCCEEDED).aggregate(
-        tokens=Sum("total_tokens"), cost=Sum("provider_cost_usd")
-    )
+    for row in calls:
+        group = totals[row[f"job__{group_by}"]]
+        group["tokens"], group["cost"] = row["tokens"], row["cost"]
+    return totals
+
+
+def _totals_sum(groups: list[dict[str, Any]]) -> dict[str, Any]:
+    """The totals of several groups together (exact: integers and Decimals)."""
+    keys = ("total", "completed", "failed", "credits", "tokens")
+    return {
+        **{key: sum(group[key] for group in groups) for key in keys},
+        "cost": sum((group["cost"] for group in groups), Decimal(0)),
+    }
+
+
+def _usage_summary(totals: dict[str, Any], *, include_costs: bool) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "total_jobs": totals["total"],
         "successful_jobs": totals["completed"],
         "failed_jobs": totals["failed"],
-        "credits_used": totals["credits"] or 0,
-        "total_tokens": calls["tokens"] or 0,
+        "credits_used": totals["credits"],
+        "total_tokens": totals["tokens"],
     }
     if include_costs:
-        cost = calls["cost"] or Decimal(0)
+        cost, count = totals["cost"], totals["total"]
         summary["total_cost_usd"] = _money(cost)
-        summary["avg_cost_per_job"] = _money(
-            cost / totals["total"] if totals["total"] else Decimal(0)
-        )
+        summary["avg_cost_per_job"] = _money(cost / count if count else Decimal(0))
     return summary
 
 
@@ -170,21 +200,22 @@ def team_usage(
     """Jobs, credits and tokens of a team over a month or a day (UTC)."""
     label, start, end = period_parse(period)
     jobs = Job.objects.for_team(team).filter(created_at__gte=start, created_at__lt=end)
+    by_type = _usage_totals(jobs, "job_type")
     job_types: dict[str, Any] = {}
-    for job_type in jobs.order_by().values_list("job_type", flat=True).distinct():
-        of_type = jobs.filter(job_type=job_type)
-        summary = _usage_summary(of_type, include_costs=include_costs)
+    for job_type, totals in sorted(by_type.items()):
         job_types[job_type] = {
-            "count": summary["total_jobs"],
-            "credits_used": summary["credits_used"],
-            "total_tokens": summary["total_tokens"],
+            "count": totals["total"],
+            "credits_used": totals["credits"],
+            "total_tokens": totals["tokens"],
         }
         if include_costs:
-            job_types[job_type]["cost_usd"] = summary["total_cost_usd"]
+            job_types[job_type]["cost_usd"] = _money(totals["cost"])
     return {
         "team_id": team.team_id,
         "period": label,
-        "summary": _usage_summary(jobs, include_costs=include_costs),
+        "summary": _usage_summary(
+            _totals_sum(list(by_type.values())), include_costs=include_costs
+        ),
         "job_types": job_types,
     }
 
@@ -197,13 +228,18 @@ def organization_usage(
     jobs = Job.objects.filter(
         team__organization=organization, created_at__gte=start, created_at__lt=end
     )
-    teams = {}
-    for team in organization.teams.all():
-        teams[team.team_id] = _usage_summary(jobs.filter(team=team), include_costs=True)
+    by_team = _usage_totals(jobs, "team")
+    nothing = _totals_sum([])
+    teams = {
+        team.team_id: _usage_summary(by_team.get(team.pk, nothing), include_costs=True)
+        for team in organization.teams.all()
+    }
     return {
         "organization_id": organization.organization_id,
         "period": label,
-        "summary": _usage_summary(jobs, include_costs=True),
+        "summary": _usage_summary(
+            _totals_sum(list(by_team.values())), include_costs=True
+        ),
         "teams": teams,
     }
 

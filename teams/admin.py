@@ -1,9 +1,13 @@
 """Operator dashboard (Django admin) for the teams app.
 
-Writes that carry rules go through teams.services, as the API's do. A new plaintext
-key is shown once on a dedicated page (`admin/teams/key_shown_once.html`) rendered as
-the response of the request that created it: never in Django messages (they can live
-in a cookie), the URL, a change page or a log line.
+Every save and delete is a call of the service the API calls (ServiceAdmin): the
+admin never writes a row itself, so it refuses exactly what the API refuses. A new
+plaintext key is shown once on a dedicated page (`admin/teams/key_shown_once.html`)
+rendered as the response of the request that created it: never in Django messages
+(they can live in a cookie), the URL, a change page or a log line.
+
+The team page is not registered here: it also shows credits and jobs, which teams may
+not import. TeamAdminBase is its teams part; jobs/admin.py registers the one TeamAdmin.
 """
 
 from __future__ import annotations
@@ -13,18 +17,20 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.contrib.admin.actions import delete_selected
+from django.contrib.admin.utils import quote
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, URLPattern, path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html, format_html_join
 
 from saas_litellm.exceptions import ServiceError
 from teams import services
-from teams.keys import credential_encrypt
 from teams.models import (
     AuditLog,
     ModelAccessGroup,
@@ -44,6 +50,7 @@ STATUS_VERBS = {
     TeamStatus.ACTIVE: "resume",
 }
 ISSUED_KEYS_ATTRIBUTE = "_teams_issued_keys"
+REFUSAL_ATTRIBUTE = "_teams_service_refusal"
 
 
 def admin_actor(request: HttpRequest) -> str:
@@ -77,14 +84,6 @@ def key_shown_once_response(
     return response
 
 
-def _admin_url(name: str, *args: Any) -> str:
-    """The URL of another app's admin page, or "" when that app is not installed."""
-    try:
-        return reverse(name, args=args)
-    except NoReverseMatch:
-        return ""
-
-
 def _when(moment: Any) -> str:
     return f"{moment:%Y-%m-%d %H:%M}" if moment else "-"
 
@@ -93,42 +92,123 @@ def remember_issued(request: HttpRequest, key: VirtualKey, plaintext: str) -> No
     setattr(request, ISSUED_KEYS_ATTRIBUTE, [(key, plaintext)])
 
 
-class AuditedAdmin(admin.ModelAdmin):
-    """Plain model edits from the dashboard also go into the audit log (field names
-    only, never values: some models hold secrets)."""
+def changed_values(
+    form: forms.ModelForm, names: list[str] | None = None
+) -> dict[str, Any]:
+    """The form's changed fields (of `names`, if given) with their new values."""
+    return {
+        name: form.cleaned_data[name]
+        for name in form.changed_data
+        if names is None or name in names
+    }
+
+
+class ServiceRefusalForm:
+    """Mixed into an admin form to show the service's refusal of the last submit."""
+
+    refusal: ServiceError
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()  # type: ignore[misc]
+        self.add_error(None, self.refusal.detail)  # type: ignore[attr-defined]
+        return cleaned
+
+
+class ServiceAdmin(admin.ModelAdmin):
+    """A model page whose saves and deletes are service calls.
+
+    Subclasses implement save_model and delete_model with the service the API uses;
+    relations are the service's to save too (save_related saves nothing). Django runs
+    a save or a delete in one transaction, so when the service refuses (a
+    ServiceError) nothing is kept, not even the admin's history entry: a refused save
+    shows the form again with the refusal as its error, a refused delete returns to
+    the object with the refusal as an error message, and a refused bulk delete
+    deletes none of the selected objects.
+    """
 
     def save_model(
         self, request: HttpRequest, obj: Any, form: forms.ModelForm, change: bool
     ) -> None:
-        super().save_model(request, obj, form, change)
-        services.audit_log_write(
-            actor=admin_actor(request),
-            action=f"{obj._meta.model_name}.{'update' if change else 'create'}",
-            obj=obj,
-            object_id=str(obj.pk),
-            after={"changed_fields": sorted(form.changed_data)},
-        )
+        raise NotImplementedError(f"{type(self).__name__} saves through a service")
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
-        services.audit_log_write(
-            actor=admin_actor(request),
-            action=f"{obj._meta.model_name}.delete",
-            obj=obj,
-            object_id=str(obj.pk),
-            before={"name": str(obj)},
-        )
-        super().delete_model(request, obj)
+        raise NotImplementedError(f"{type(self).__name__} deletes through a service")
+
+    def save_related(
+        self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool
+    ) -> None:
+        """The service saved the relations (no form.save_m2m())."""
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         for obj in queryset:
             self.delete_model(request, obj)
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ServiceError as refusal:
+            # Rolled back; render the submitted form again, refused by get_form's form.
+            setattr(request, REFUSAL_ATTRIBUTE, refusal)
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm]:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        refusal = getattr(request, REFUSAL_ATTRIBUTE, None)
+        if refusal is None:
+            return form
+        return type(form.__name__, (ServiceRefusalForm, form), {"refusal": refusal})
+
+    def delete_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except ServiceError as refusal:
+            self.message_user(request, refusal.detail, messages.ERROR)
+            opts = self.opts
+            return HttpResponseRedirect(
+                reverse(
+                    f"admin:{opts.app_label}_{opts.model_name}_change",
+                    args=[quote(object_id)],
+                    current_app=self.admin_site.name,
+                )
+            )
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        if "delete_selected" in actions:
+            _, name, description = actions["delete_selected"]
+            actions[name] = (type(self).delete_selected_or_none, name, description)
+        return actions
+
+    def delete_selected_or_none(
+        self, request: HttpRequest, queryset: QuerySet
+    ) -> HttpResponse | None:
+        """Django's bulk delete in one transaction: one refusal deletes none."""
+        try:
+            with transaction.atomic():
+                return delete_selected(self, request, queryset)
+        except ServiceError as refusal:
+            self.message_user(request, refusal.detail, messages.ERROR)
+            return None
 
 
 # --- Organizations -----------------------------------------------------------------
 
 
 @admin.register(Organization)
-class OrganizationAdmin(AuditedAdmin):
+class OrganizationAdmin(ServiceAdmin):
     list_display = ["organization_id", "name", "team_count", "created_at"]
     search_fields = ["organization_id", "name"]
     readonly_fields = ["created_at", "updated_at"]
@@ -140,6 +220,29 @@ class OrganizationAdmin(AuditedAdmin):
         if obj is None:
             return self.readonly_fields
         return ["organization_id", *self.readonly_fields]
+
+    def save_model(
+        self,
+        request: HttpRequest,
+        obj: Organization,
+        form: forms.ModelForm,
+        change: bool,
+    ) -> None:
+        if change:
+            services.organization_update(
+                organization=obj, actor=admin_actor(request), **changed_values(form)
+            )
+            return
+        created = services.organization_create(
+            organization_id=form.cleaned_data["organization_id"],
+            name=form.cleaned_data["name"],
+            metadata=form.cleaned_data["metadata"],
+            actor=admin_actor(request),
+        )
+        copy_saved(obj, created)
+
+    def delete_model(self, request: HttpRequest, obj: Organization) -> None:
+        services.organization_delete(organization=obj, actor=admin_actor(request))
 
     @admin.display(description="Teams", ordering="team_count")
     def team_count(self, obj: Organization) -> int:
@@ -158,8 +261,12 @@ class TeamCreationForm(forms.ModelForm):
 TEAM_CREATION_FIELDS = ["organization", "team_id", "team_alias", "access_groups"]
 
 
-@admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdminBase(ServiceAdmin):
+    """The teams part of the team page: status buttons and actions, keys, the add
+    form, and the key shown once after it. Not registered: jobs/admin.py registers
+    the one TeamAdmin, which adds the credits and jobs parts (balance, usage) and the
+    saves (credits.services.team_onboard and team_settings_update, as the API)."""
+
     list_display = [
         "team_id",
         "team_alias",
@@ -176,7 +283,7 @@ class TeamAdmin(admin.ModelAdmin):
     actions = ["suspend_teams", "pause_teams", "resume_teams"]
     fieldsets = [
         (None, {"fields": ["team_id", "organization", "team_alias", "status"]}),
-        ("Credits", {"fields": ["credit_balance", "budget_mode", "tokens_per_credit",
+        ("Credits", {"fields": ["budget_mode", "tokens_per_credit",
                                 "credits_per_dollar", "markup_percent"]}),
         ("Keys", {"fields": ["keys_summary"]}),
         ("Models", {"fields": ["access_groups"]}),
@@ -188,7 +295,6 @@ class TeamAdmin(admin.ModelAdmin):
         "team_id",
         "organization",
         "status",
-        "credit_balance",
         "keys_summary",
         "created_at",
         "updated_at",
@@ -212,43 +318,9 @@ class TeamAdmin(admin.ModelAdmin):
             kwargs["form"] = self.add_form
         return super().get_form(request, obj, change=change, **kwargs)
 
-    def save_model(
-        self, request: HttpRequest, obj: Team, form: forms.ModelForm, change: bool
-    ) -> None:
-        if change:
-            obj.save()
-            services.audit_log_write(
-                actor=admin_actor(request),
-                action="team.update",
-                obj=obj,
-                object_id=obj.team_id,
-                after={"changed_fields": sorted(form.changed_data)},
-            )
-            return
-        issued = services.team_create(
-            organization=form.cleaned_data["organization"],
-            team_id=form.cleaned_data["team_id"],
-            team_alias=form.cleaned_data["team_alias"],
-            access_groups=list(form.cleaned_data["access_groups"]),
-            actor=admin_actor(request),
-        )
-        copy_saved(obj, issued.key.team)
-        remember_issued(request, issued.key, issued.plaintext)
-
-    def save_related(
-        self,
-        request: HttpRequest,
-        form: forms.ModelForm,
-        formsets: Any,
-        change: bool,
-    ) -> None:
-        # team_create set the access groups; a change goes through the service.
-        if change and "access_groups" in form.changed_data:
-            services.team_access_groups_set(
-                team=form.instance,
-                group_names=[g.group_name for g in form.cleaned_data["access_groups"]],
-                actor=admin_actor(request),
-            )
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # No service deletes a team (its keys and history are kept): suspend it.
+        return False
 
     def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view(self.status_view)
@@ -320,36 +392,6 @@ class TeamAdmin(admin.ModelAdmin):
             return super().response_add(request, obj, post_url_continue)
         back_url = reverse("admin:teams_team_change", args=[obj.pk])
         return key_shown_once_response(request, self, issued, back_url)
-
-    @admin.display(description="Credit balance")
-    def credit_balance(self, obj: Team) -> str:
-        # Reverse relation from the credits app; teams never imports credits.
-        try:
-            account = obj.credit_account
-        except ObjectDoesNotExist:
-            return "No credit account"
-        rows = format_html_join(
-            "",
-            "<tr><th scope='row'>{}</th><td>{}</td></tr>",
-            [
-                ("Allocated", account.credits_allocated),
-                ("Used", account.credits_used),
-                ("Reserved (open holds)", account.credits_reserved),
-                ("Available", account.credits_remaining),
-            ],
-        )
-        add_url = _admin_url("admin:credits_creditaccount_add_credits", account.pk)
-        link = (
-            format_html('<a class="button" href="{}">Add credits</a>', add_url)
-            if add_url
-            else ""
-        )
-        return format_html(
-            '<p>{} remaining</p><table class="team-balance">{}</table>{}',
-            account.credits_remaining,
-            rows,
-            link,
-        )
 
     @admin.display(description="Keys")
     def keys_summary(self, obj: Team) -> str:
@@ -572,7 +614,7 @@ class VirtualKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModelAccessGroup)
-class ModelAccessGroupAdmin(AuditedAdmin):
+class ModelAccessGroupAdmin(ServiceAdmin):
     list_display = ["group_name", "display_name", "is_active", "alias_list", "teams"]
     list_filter = ["is_active"]
     search_fields = ["group_name", "display_name"]
@@ -586,16 +628,31 @@ class ModelAccessGroupAdmin(AuditedAdmin):
             .annotate(team_count=Count("teams", distinct=True))
         )
 
-    def get_actions(self, request: HttpRequest) -> dict:
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # The API cannot rename a group either.
+        if obj is None:
+            return self.readonly_fields
+        return ["group_name", *self.readonly_fields]
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # Refused while teams use the group, as the API does.
-        if obj is not None and obj.teams.exists():
-            return False
-        return super().has_delete_permission(request, obj)
+    def save_model(
+        self,
+        request: HttpRequest,
+        obj: ModelAccessGroup,
+        form: forms.ModelForm,
+        change: bool,
+    ) -> None:
+        if change:
+            services.model_access_group_update(
+                group=obj, actor=admin_actor(request), **changed_values(form)
+            )
+            return
+        created = services.model_access_group_create(
+            actor=admin_actor(request), **form.cleaned_data
+        )
+        copy_saved(obj, created)
+
+    def delete_model(self, request: HttpRequest, obj: ModelAccessGroup) -> None:
+        services.model_access_group_delete(group=obj, actor=admin_actor(request))
 
     @admin.display(description="Model aliases")
     def alias_list(self, obj: ModelAccessGroup) -> str:
@@ -612,28 +669,28 @@ class ModelAliasForm(forms.ModelForm):
         fields = "__all__"  # noqa: DJ007 - every field is the operator's to set
 
     def clean_fallbacks(self) -> list[str]:
+        # Only the shape; which names may be fallbacks is model_alias_create's rule.
         fallbacks = self.cleaned_data.get("fallbacks") or []
         if not isinstance(fallbacks, list) or not all(
             isinstance(name, str) for name in fallbacks
         ):
             raise forms.ValidationError("Give a list of model alias names.")
-        if self.cleaned_data.get("model_alias") in fallbacks:
-            raise forms.ValidationError("A model alias cannot be its own fallback.")
-        known = set(
-            ModelAlias.objects.filter(model_alias__in=fallbacks).values_list(
-                "model_alias", flat=True
-            )
-        )
-        missing = sorted(set(fallbacks) - known)
-        if missing:
-            raise forms.ValidationError(
-                f"Unknown model alias(es): {', '.join(missing)}"
-            )
         return fallbacks
 
 
+def model_alias_fields(values: dict[str, Any]) -> dict[str, Any]:
+    """Form values as model_alias_create and _update take them (names, not rows)."""
+    fields = dict(values)
+    if "access_groups" in fields:
+        fields["access_groups"] = [g.group_name for g in fields["access_groups"]]
+    if "credential" in fields:
+        credential = fields["credential"]
+        fields["credential"] = credential.credential_name if credential else None
+    return fields
+
+
 @admin.register(ModelAlias)
-class ModelAliasAdmin(AuditedAdmin):
+class ModelAliasAdmin(ServiceAdmin):
     form = ModelAliasForm
     list_display = [
         "model_alias",
@@ -648,6 +705,30 @@ class ModelAliasAdmin(AuditedAdmin):
     search_fields = ["model_alias", "display_name", "actual_model"]
     filter_horizontal = ["access_groups"]
     readonly_fields = ["created_at", "updated_at"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # Not renamed, as in the API: other aliases name it in their fallbacks.
+        if obj is None:
+            return self.readonly_fields
+        return ["model_alias", *self.readonly_fields]
+
+    def save_model(
+        self, request: HttpRequest, obj: ModelAlias, form: forms.ModelForm, change: bool
+    ) -> None:
+        if change:
+            services.model_alias_update(
+                alias=obj,
+                actor=admin_actor(request),
+                **model_alias_fields(changed_values(form)),
+            )
+            return
+        created = services.model_alias_create(
+            actor=admin_actor(request), **model_alias_fields(form.cleaned_data)
+        )
+        copy_saved(obj, created)
+
+    def delete_model(self, request: HttpRequest, obj: ModelAlias) -> None:
+        services.model_alias_delete(alias=obj, actor=admin_actor(request))
 
 
 class ProviderCredentialForm(forms.ModelForm):
@@ -677,7 +758,7 @@ class ProviderCredentialForm(forms.ModelForm):
 
 
 @admin.register(ProviderCredential)
-class ProviderCredentialAdmin(admin.ModelAdmin):
+class ProviderCredentialAdmin(ServiceAdmin):
     form = ProviderCredentialForm
     list_display = [
         "credential_name",
@@ -698,25 +779,22 @@ class ProviderCredentialAdmin(admin.ModelAdmin):
         form: forms.ModelForm,
         change: bool,
     ) -> None:
-        api_key = form.cleaned_data.get("api_key")
-        if api_key:
-            obj.encrypted_api_key = credential_encrypt(api_key)
-        obj.save()
-        services.audit_log_write(
-            actor=admin_actor(request),
-            action=f"provider_credential.{'update' if change else 'create'}",
-            obj=obj,
-            object_id=str(obj.credential_id),
-            after={
-                "changed_fields": sorted(set(form.changed_data) - {"api_key"}),
-                "api_key_changed": bool(api_key),
-            },
+        if change:
+            fields = changed_values(form)
+            services.provider_credential_update(
+                credential=obj,
+                actor=admin_actor(request),
+                api_key=fields.pop("api_key", None),
+                **fields,
+            )
+            return
+        created = services.provider_credential_create(
+            actor=admin_actor(request), **form.cleaned_data
         )
+        copy_saved(obj, created)
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        if obj is not None and obj.model_aliases.exists():
-            return False
-        return super().has_delete_permission(request, obj)
+    def delete_model(self, request: HttpRequest, obj: ProviderCredential) -> None:
+        services.provider_credential_delete(credential=obj, actor=admin_actor(request))
 
     @admin.display(boolean=True, description="API key stored")
     def has_api_key(self, obj: ProviderCredential) -> bool:

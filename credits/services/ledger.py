@@ -5,7 +5,8 @@ ledger entries with their running balance, idempotency keys, and the validation 
 credit amount that every other module of `credits.services` applies too. Allocations,
 replenishments and operator adjustments add or take away credits; a refund gives back
 part of a job's deduction. Each function locks the account row first and writes its
-entry in the same transaction.
+entry, and the audit log's record of the operator's change, in the same transaction:
+the API and the dashboard cannot differ in what they record.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from django.db.models import Sum
 from credits.models import CreditAccount, EntryType, LedgerEntry
 from saas_litellm.exceptions import InvalidInput, NotFound
 from teams.models import Team
+from teams.services import audit_log_write
 
 # One operation may move at most this many credits: far above any real top-up, far
 # below the 64-bit columns, so sums of many operations cannot overflow either.
@@ -69,6 +71,22 @@ def _entry_write(
     )
 
 
+def _entry_audit(team: Team, entry: LedgerEntry, *, action: str) -> None:
+    """Record an operator's change of credits (a new entry, never a replay)."""
+    audit_log_write(
+        actor=entry.actor,
+        action=action,
+        obj=team,
+        object_id=team.team_id,
+        after={
+            "credits": entry.amount,
+            "entry_type": entry.entry_type,
+            "reason": entry.reason,
+            "transaction_id": str(entry.transaction_id),
+        },
+    )
+
+
 def _entry_by_key(team: Team, idempotency_key: str | None) -> LedgerEntry | None:
     if not idempotency_key:
         return None
@@ -88,9 +106,11 @@ def credit_add(
     payment_type: str = "",
     payment_amount_usd: Decimal | None = None,
 ) -> LedgerEntry:
-    """Add credits (allocation, replenishment or a positive adjustment).
+    """Add credits (allocation, replenishment or a positive adjustment), and record
+    it in the audit log as `credits.add`.
 
-    With an idempotency key, a repeat returns the first entry and adds nothing.
+    With an idempotency key, a repeat returns the first entry and adds nothing (and
+    records nothing).
     """
     credits = _validate_credits(credits)
     if entry_type not in CREDIT_ENTRY_TYPES:
@@ -103,7 +123,7 @@ def credit_add(
                 return existing
             account.credits_allocated += credits
             account.save(update_fields=["credits_allocated", "updated_at"])
-            return _entry_write(
+            entry = _entry_write(
                 account,
                 entry_type=entry_type,
                 amount=credits,
@@ -113,6 +133,8 @@ def credit_add(
                 payment_type=payment_type,
                 payment_amount_usd=payment_amount_usd,
             )
+            _entry_audit(team, entry, action="credits.add")
+            return entry
     except IntegrityError:
         # Two requests with one idempotency key raced; the first one's entry stands.
         existing = _entry_by_key(team, idempotency_key)
@@ -132,7 +154,8 @@ def credit_adjust(
     """An operator's correction, positive or negative.
 
     A negative adjustment may take away only what is neither used nor reserved: the
-    balance never goes below what open holds have set aside.
+    balance never goes below what open holds have set aside. Audit-logged as
+    `credits.adjust` (a positive one as `credits.add`, through credit_add).
     """
     if isinstance(credits, bool) or not isinstance(credits, int) or credits == 0:
         raise InvalidInput("credits must be a whole number other than zero")
@@ -160,7 +183,7 @@ def credit_adjust(
             )
         account.credits_allocated += credits
         account.save(update_fields=["credits_allocated", "updated_at"])
-        return _entry_write(
+        entry = _entry_write(
             account,
             entry_type=EntryType.ADJUSTMENT,
             amount=credits,
@@ -168,6 +191,8 @@ def credit_adjust(
             actor=actor,
             idempotency_key=idempotency_key or "",
         )
+        _entry_audit(team, entry, action="credits.adjust")
+        return entry
 
 
 def credit_refund(
@@ -181,7 +206,8 @@ def credit_refund(
 ) -> LedgerEntry:
     """Give back some or all of a job's deduction (None = all that is left).
 
-    The refunds of a job never add up to more than its deduction.
+    The refunds of a job never add up to more than its deduction. Audit-logged as
+    `credits.refund`.
     """
     if credits is not None:
         credits = _validate_credits(credits)
@@ -213,7 +239,7 @@ def credit_refund(
             )
         account.credits_used -= credits
         account.save(update_fields=["credits_used", "updated_at"])
-        return _entry_write(
+        entry = _entry_write(
             account,
             entry_type=EntryType.REFUND,
             amount=credits,
@@ -222,3 +248,5 @@ def credit_refund(
             job_id=job_id,
             idempotency_key=idempotency_key or "",
         )
+        _entry_audit(team, entry, action="credits.refund")
+        return entry

@@ -34,6 +34,8 @@ from teams.services.keys import (
 from teams.services.tenancy import (
     access_groups_resolve,
     organization_create,
+    organization_delete,
+    organization_update,
     team_access_groups_set,
     team_allowed_models,
     team_create,
@@ -54,6 +56,8 @@ __all__ = [
     "model_alias_delete",
     "model_alias_update",
     "organization_create",
+    "organization_delete",
+    "organization_update",
     "provider_credential_create",
     "provider_credential_delete",
     "provider_credential_get",

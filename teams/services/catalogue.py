@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import ProtectedError, Q
+from django.db.models import Q
 
 from saas_litellm.exceptions import Conflict, InvalidInput, NotFound
 from teams.keys import credential_encrypt
@@ -84,9 +84,12 @@ def model_alias_create(*, actor: str, model_alias: str, **fields: Any) -> ModelA
     """Create an alias. Unknown access group, fallback or credential → NotFound;
     a taken alias → Conflict."""
     alias = ModelAlias(model_alias=model_alias)
-    groups = _alias_apply(alias, dict(fields))
     try:
         with transaction.atomic():
+            # The fallbacks are checked under the lock, so that an alias deleted
+            # meanwhile (model_alias_delete) cannot end up named as one.
+            catalogue_lock()
+            groups = _alias_apply(alias, dict(fields))
             alias.save()
             if groups:
                 alias.access_groups.set(groups)
@@ -136,8 +139,13 @@ def model_alias_update(*, alias: ModelAlias, actor: str, **fields: Any) -> Model
 
 
 def model_alias_delete(*, alias: ModelAlias, actor: str) -> None:
-    """Delete an alias unless another alias names it as a fallback (Conflict)."""
+    """Delete an alias; refused (Conflict, code model_alias_in_use) while another
+    alias names it as a fallback."""
     with transaction.atomic():
+        catalogue_lock()
+        alias = ModelAlias.objects.select_for_update().get(pk=alias.pk)
+        # `fallbacks` is JSON, not a foreign key: scanned here, because SQLite has
+        # no JSON containment lookup. The catalogue is small.
         users = sorted(
             other.model_alias
             for other in ModelAlias.objects.exclude(pk=alias.pk).only(
@@ -148,7 +156,8 @@ def model_alias_delete(*, alias: ModelAlias, actor: str) -> None:
         if users:
             raise Conflict(
                 f"Model alias '{alias.model_alias}' is a fallback of: "
-                f"{', '.join(users)}"
+                f"{', '.join(users)}",
+                code="model_alias_in_use",
             )
         audit_log_write(
             actor=actor,
@@ -166,6 +175,7 @@ def model_access_group_create(
     group_name: str,
     display_name: str = "",
     description: str = "",
+    is_active: bool = True,
     model_aliases: list[str] | None = None,
 ) -> ModelAccessGroup:
     """Create an access group holding the aliases named (unknown alias → NotFound)."""
@@ -176,6 +186,7 @@ def model_access_group_create(
                 group_name=group_name,
                 display_name=display_name,
                 description=description,
+                is_active=is_active,
             )
             group.model_aliases.set(aliases)
             audit_log_write(
@@ -198,6 +209,10 @@ def model_access_group_update(
     if "model_aliases" in fields:
         aliases = _aliases_resolve(aliases=fields.pop("model_aliases") or [])
     with transaction.atomic():
+        catalogue_lock()
+        # The stored row, not the caller's copy (an admin form has already set the
+        # new values on it), so that the audit log's "before" is what was stored.
+        group = ModelAccessGroup.objects.select_for_update().get(pk=group.pk)
         before = {
             **{name: getattr(group, name) for name in fields},
             "model_aliases": sorted(
@@ -234,7 +249,8 @@ def model_access_group_delete(*, group: ModelAccessGroup, actor: str) -> None:
         if team_ids:
             raise Conflict(
                 f"Access group '{group.group_name}' is used by team(s): "
-                f"{', '.join(team_ids)}"
+                f"{', '.join(team_ids)}",
+                code="access_group_in_use",
             )
         audit_log_write(
             actor=actor,
@@ -253,6 +269,7 @@ def provider_credential_create(
     api_key: str,
     organization: Organization | None = None,
     api_base: str = "",
+    is_active: bool = True,
 ) -> ProviderCredential:
     """Store a provider key encrypted; a taken credential_name → Conflict."""
     try:
@@ -263,6 +280,7 @@ def provider_credential_create(
                 credential_name=credential_name,
                 encrypted_api_key=credential_encrypt(api_key),
                 api_base=api_base,
+                is_active=is_active,
             )
             audit_log_write(
                 actor=actor,
@@ -288,6 +306,11 @@ def provider_credential_update(
     """Change the fields given. An empty or absent api_key keeps the stored secret."""
     try:
         with transaction.atomic():
+            catalogue_lock()
+            # The stored row, not the caller's copy (see model_access_group_update).
+            credential = ProviderCredential.objects.select_for_update().get(
+                pk=credential.pk
+            )
             before = _credential_state(credential)
             for name, value in fields.items():
                 setattr(credential, name, value)
@@ -313,14 +336,25 @@ def provider_credential_update(
 
 
 def provider_credential_delete(*, credential: ProviderCredential, actor: str) -> None:
-    """Delete a credential; refused (Conflict) while a model alias names it."""
-    aliases = list(credential.model_aliases.values_list("model_alias", flat=True)[:10])
-    if aliases:
-        raise Conflict(
-            f"Provider credential '{credential.credential_name}' is used by model "
-            f"alias(es): {', '.join(aliases)}"
-        )
+    """Delete a credential; refused (Conflict, code credential_in_use) while a model
+    alias names it."""
     with transaction.atomic():
+        catalogue_lock()
+        # Locked, so that no alias can start naming it before the delete commits.
+        credential = ProviderCredential.objects.select_for_update().get(
+            pk=credential.pk
+        )
+        aliases = list(
+            credential.model_aliases.order_by("model_alias").values_list(
+                "model_alias", flat=True
+            )[:10]
+        )
+        if aliases:
+            raise Conflict(
+                f"Provider credential '{credential.credential_name}' is used by "
+                f"model alias(es): {', '.join(aliases)}",
+                code="credential_in_use",
+            )
         audit_log_write(
             actor=actor,
             action="provider_credential.delete",
@@ -328,12 +362,7 @@ def provider_credential_delete(*, credential: ProviderCredential, actor: str) ->
             object_id=str(credential.credential_id),
             before=_credential_state(credential),
         )
-        try:
-            credential.delete()
-        except ProtectedError:
-            raise Conflict(
-                f"Provider credential '{credential.credential_name}' is in use"
-            ) from None
+        credential.delete()
 
 
 def _credential_state(credential: ProviderCredential) -> dict[str, Any]:

@@ -37,6 +37,67 @@ def organization_create(
     return organization
 
 
+ORGANIZATION_FIELDS = ("name", "metadata")
+
+
+def organization_update(
+    *, organization: Organization, actor: str, **fields: Any
+) -> Organization:
+    """Change an organization's name or metadata; its id never changes."""
+    unknown = set(fields) - set(ORGANIZATION_FIELDS)
+    if unknown:
+        raise InvalidInput(
+            f"unknown organization field(s): {', '.join(sorted(unknown))}"
+        )
+    with transaction.atomic():
+        # The stored row, not the caller's copy (an admin form has already set the
+        # new values on it), so that the audit log's "before" is what was stored.
+        locked = Organization.objects.select_for_update().get(pk=organization.pk)
+        before = {name: getattr(locked, name) for name in fields}
+        for name, value in fields.items():
+            setattr(locked, name, value)
+        locked.full_clean(validate_unique=False)
+        locked.save()
+        audit_log_write(
+            actor=actor,
+            action="organization.update",
+            obj=locked,
+            object_id=locked.organization_id,
+            before=before,
+            after=dict(fields),
+        )
+    return locked
+
+
+def organization_delete(*, organization: Organization, actor: str) -> None:
+    """Delete an organization; refused (Conflict, code organization_in_use) while it
+    has teams or provider credentials."""
+    with transaction.atomic():
+        # Locked: a team or credential created meanwhile waits for this to commit,
+        # then fails on its foreign key instead of pointing at nothing.
+        locked = Organization.objects.select_for_update().get(pk=organization.pk)
+        users = [
+            *locked.teams.order_by("team_id").values_list("team_id", flat=True)[:10],
+            *locked.provider_credentials.order_by("credential_name").values_list(
+                "credential_name", flat=True
+            )[:10],
+        ]
+        if users:
+            raise Conflict(
+                f"Organization '{locked.organization_id}' still has teams or "
+                f"provider credentials: {', '.join(users)}",
+                code="organization_in_use",
+            )
+        audit_log_write(
+            actor=actor,
+            action="organization.delete",
+            obj=locked,
+            object_id=locked.organization_id,
+            before={"name": locked.name},
+        )
+        locked.delete()
+
+
 def access_groups_resolve(*, group_names: list[str]) -> list[ModelAccessGroup]:
     """The access groups named, in order; any unknown name is a NotFound."""
     groups = {
