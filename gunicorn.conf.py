@@ -17,6 +17,11 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 graceful_timeout = 30
 keepalive = 5
 accesslog = "-" if os.environ.get("ACCESS_LOG", "") else None
+# Gunicorn's control socket (for `gunicornc`) defaults to one path per user: a second
+# instance on the machine (a benchmark beside `make run`) took it over and deleted it
+# on exit. Off unless GUNICORN_CONTROL_SOCKET names a path for this instance alone.
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "")
+control_socket_disable = not control_socket
 
 
 def on_starting(server: object) -> None:
@@ -28,7 +33,7 @@ def on_starting(server: object) -> None:
     django.setup()
     from django.urls import get_resolver
 
-    from jobs.llm import llm_warm
+    from jobs.gateway import llm_warm
 
     get_resolver().url_patterns  # noqa: B018 - imports every view module
     llm_warm()

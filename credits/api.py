@@ -85,8 +85,16 @@ def _balance_body(team: Team) -> dict[str, Any]:
     return BalanceSerializer(account).data
 
 
-def _team_detail(team: Team) -> dict[str, Any]:
-    return TeamDetailSerializer(teams_with_accounts().get(pk=team.pk)).data
+# What only the operator reads of a team: its margin on provider costs.
+OPERATOR_ONLY_TEAM_FIELDS = ("markup_percent",)
+
+
+def _team_detail(team: Team, *, operator: bool = True) -> dict[str, Any]:
+    detail = dict(TeamDetailSerializer(teams_with_accounts().get(pk=team.pk)).data)
+    if not operator:
+        for name in OPERATOR_ONLY_TEAM_FIELDS:
+            detail.pop(name, None)
+    return detail
 
 
 # --- Teams ----------------------------------------------------------------------------
@@ -160,7 +168,8 @@ class TeamDetailView(CreditsAPIMixin, TeamOrAdminAPIView):
 
     @extend_schema(responses=TeamDetailSerializer)
     def get(self, request: Request, team_id: str) -> Response:
-        return Response(_team_detail(self.team(team_id)))
+        team = self.team(team_id)
+        return Response(_team_detail(team, operator=request.user.is_operator))
 
     @extend_schema(request=TeamUpdateSerializer, responses=TeamDetailSerializer)
     def put(self, request: Request, team_id: str) -> Response:

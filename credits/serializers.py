@@ -11,6 +11,7 @@ from rest_framework import serializers
 from credits.models import CreditAccount, LedgerEntry
 from credits.services import MAX_CREDITS_PER_OPERATION, team_allowed_model_names
 from saas_litellm.exceptions import RequestInvalid
+from saas_litellm.json_input import metadata_field
 from teams.models import SLUG_PATTERN, BudgetMode, Team
 from teams.serializers import StrictIntegerField, VirtualKeySerializer
 
@@ -110,7 +111,7 @@ class TeamCreateSerializer(RatesSerializer):
     )
     credits_allocated = credits_field(min_value=0, required=False, default=0)
     budget_mode = budget_mode_field(required=False, default=BudgetMode.JOB_BASED)
-    metadata = serializers.DictField(required=False, default=dict)
+    metadata = metadata_field(required=False, default=dict)
 
 
 def _limit_field() -> serializers.IntegerField:
@@ -128,7 +129,7 @@ class TeamUpdateSerializer(RatesSerializer):
     requests_per_minute = _limit_field()
     tokens_per_minute = _limit_field()
     max_parallel_requests = _limit_field()
-    metadata = serializers.DictField(required=False)
+    metadata = metadata_field(required=False)
 
 
 class BalanceSerializer(serializers.ModelSerializer):

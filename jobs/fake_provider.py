@@ -9,7 +9,22 @@ behaviour, so an alias's `actual_model` decides what a call meets:
 - `fake-fail-429`, `fake-fail-500`, `fake-fail-400`, `fake-fail-401`: that HTTP error;
 - `fake-timeout`: never answers in time (sleeps `timeout_sleep` seconds);
 - `fake-break-stream`: a stream that breaks after two chunks (incomplete chunked
-  body, as when a provider's connection drops); not streamed, a 500.
+  body, as when a provider's connection drops); not streamed, a 500;
+- `fake-bad-chunks`: a stream whose first chunk is fine, then malformed JSON chunks
+  and `[DONE]`; not streamed, a 200 whose body is not JSON;
+- `fake-bad-first-chunk`: a stream whose first chunk is malformed JSON (the rest is
+  fake-echo's); not streamed, like fake-bad-chunks;
+- `fake-no-usage`: an answer without `usage`, streamed (no usage chunk, even when
+  asked for one) or not;
+- `fake-usage-huge`, `fake-usage-negative`, `fake-usage-string`: `usage.prompt_tokens`
+  is 5e9 (a float in JSON), -7 or "many", streamed or not;
+- `fake-empty`: a stream of nothing but `[DONE]`; not streamed, an answer without
+  choices;
+- `fake-filtered`: an empty answer (finish_reason `content_filter`, no output
+  tokens), streamed or not;
+- `fake-strict`: fake-echo, but a 400 `invalid_request_error` as OpenAI answers it
+  for a tool whose `parameters` is not a `type: object` schema, or an `image_url`
+  part whose url is neither http(s) nor a data URL.
 
 With `tools` the answer is a tool call of the first tool; with `response_format`
 json_schema/json_object it is a JSON document. Latency, chunk count and chunk delay
@@ -36,6 +51,13 @@ FAILURES = {
     "fake-fail-400": (400, "invalid_request_error", "Bad request (fake)"),
     "fake-fail-401": (401, "invalid_api_key", "Incorrect API key sk-fake… (fake)"),
 }
+MALFORMED = ("fake-bad-chunks", "fake-bad-first-chunk")
+BAD_PROMPT_TOKENS = {
+    "fake-usage-huge": 5e9,
+    "fake-usage-negative": -7,
+    "fake-usage-string": "many",
+}
+MALFORMED_CHUNKS = (b'data: {"choices": [\n\n', b"data: not json at all\n\n")
 
 
 @dataclass
@@ -95,6 +117,27 @@ def _json_answer(response_format: dict[str, Any], text: str) -> str:
         for name, spec in (schema.get("properties") or {}).items()
     }
     return json.dumps(document or {"echo": text})
+
+
+def strict_refusal(body: dict[str, Any]) -> str | None:
+    """What OpenAI would refuse in this request (the `param` at fault), if anything."""
+    for number, tool in enumerate(body.get("tools") or []):
+        function = tool.get("function") if isinstance(tool, dict) else None
+        parameters = function.get("parameters") if isinstance(function, dict) else None
+        if parameters is not None and (
+            not isinstance(parameters, dict) or parameters.get("type") != "object"
+        ):
+            return f"tools[{number}].function.parameters"
+    for number, message in enumerate(body.get("messages") or []):
+        content = message.get("content") if isinstance(message, dict) else None
+        for part in content if isinstance(content, list) else []:
+            image = part.get("image_url") if isinstance(part, dict) else None
+            url = image.get("url") if isinstance(image, dict) else None
+            if image is not None and not str(url).startswith(
+                ("http://", "https://", "data:")
+            ):
+                return f"messages[{number}].content"
+    return None
 
 
 def completion_answer(body: dict[str, Any]) -> dict[str, Any]:
@@ -160,7 +203,9 @@ class _Handler(BaseHTTPRequestHandler):
             return default
 
     def _send_json(self, status: int, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload).encode()
+        self._send_raw(status, json.dumps(payload).encode())
+
+    def _send_raw(self, status: int, data: bytes) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -206,11 +251,31 @@ class _Handler(BaseHTTPRequestHandler):
             error = {"message": message, "type": code, "code": code}
             self._send_json(status, {"error": error})
             return
+        refused = strict_refusal(body) if model == "fake-strict" else None
+        if refused is not None:
+            error = {
+                "message": f"Invalid value for '{refused}' (fake)",
+                "type": "invalid_request_error",
+                "param": refused,
+                "code": "invalid_value",
+            }
+            self._send_json(400, {"error": error})
+            return
         answer = completion_answer(body)
+        if model == "fake-no-usage":
+            answer["usage"] = None
+        elif model in BAD_PROMPT_TOKENS:
+            answer["usage"]["prompt_tokens"] = BAD_PROMPT_TOKENS[model]
+        elif model == "fake-filtered":
+            answer.update(content="", tool_calls=None, finish_reason="content_filter")
+            answer["usage"]["total_tokens"] -= answer["usage"]["completion_tokens"]
+            answer["usage"]["completion_tokens"] = 0
         if body.get("stream"):
             self._stream(body, model, answer)
         elif model == "fake-break-stream":
             self._send_json(500, {"error": {"message": "broken (fake)"}})
+        elif model in MALFORMED:
+            self._send_raw(200, b'{"id": "chatcmpl-fake", "choices": [')
         else:
             self._send_json(200, self._completion(model, answer))
 
@@ -218,20 +283,21 @@ class _Handler(BaseHTTPRequestHandler):
         message: dict[str, Any] = {"role": "assistant", "content": answer["content"]}
         if answer["tool_calls"]:
             message["tool_calls"] = answer["tool_calls"]
-        return {
+        choice = {
+            "index": 0,
+            "message": message,
+            "finish_reason": answer["finish_reason"],
+        }
+        completion = {
             "id": f"chatcmpl-{uuid.uuid4().hex}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": message,
-                    "finish_reason": answer["finish_reason"],
-                }
-            ],
-            "usage": answer["usage"],
+            "choices": [] if model == "fake-empty" else [choice],
         }
+        if answer["usage"] is not None:
+            completion["usage"] = answer["usage"]
+        return completion
 
     def _write_chunk(self, data: bytes) -> None:
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
@@ -266,6 +332,12 @@ class _Handler(BaseHTTPRequestHandler):
             deltas = [{"content": piece} for piece in _split(answer["content"], chunks)]
             deltas[0] = {"role": "assistant", **deltas[0]}
         try:
+            if model == "fake-empty":
+                self._write_chunk(b"data: [DONE]\n\n")
+                self._write_chunk(b"")
+                return
+            if model == "fake-bad-first-chunk":
+                self._write_chunk(MALFORMED_CHUNKS[0])
             for number, delta in enumerate(deltas):
                 if model == "fake-break-stream" and number == 2:
                     # Drop the connection without the final zero-length chunk.
@@ -274,6 +346,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._write_chunk(
                     frame([{"index": 0, "delta": delta, "finish_reason": None}])
                 )
+                if model == "fake-bad-chunks":
+                    for malformed in MALFORMED_CHUNKS:
+                        self._write_chunk(malformed)
+                    self._write_chunk(b"data: [DONE]\n\n")
+                    self._write_chunk(b"")
+                    return
                 if delay:
                     time.sleep(delay)
             if model == "fake-break-stream":
@@ -290,7 +368,7 @@ class _Handler(BaseHTTPRequestHandler):
                     ]
                 )
             )
-            if include_usage:
+            if include_usage and answer["usage"] is not None:
                 self._write_chunk(frame([], usage=answer["usage"]))
             self._write_chunk(b"data: [DONE]\n\n")
             self._write_chunk(b"")

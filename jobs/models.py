@@ -89,13 +89,16 @@ class LLMCall(models.Model):
         max_length=20, choices=CallStatus.choices, default=CallStatus.IN_PROGRESS
     )
     streamed = models.BooleanField(default=False)
-    prompt_tokens = models.PositiveIntegerField(default=0)
-    completion_tokens = models.PositiveIntegerField(default=0)
-    total_tokens = models.PositiveIntegerField(default=0)
+    prompt_tokens = models.PositiveBigIntegerField(default=0)
+    completion_tokens = models.PositiveBigIntegerField(default=0)
+    total_tokens = models.PositiveBigIntegerField(default=0)
+    # The provider reported no usage (or more than the reservation's worst case):
+    # the tokens are our estimate, or the worst case.
+    usage_estimated = models.BooleanField(default=False)
     provider_cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=0)
     client_cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=0)
     # The worst case (tokens, client cost in USD) reserved while the call runs.
-    reserved_tokens = models.PositiveIntegerField(default=0)
+    reserved_tokens = models.PositiveBigIntegerField(default=0)
     reserved_cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=0)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     finish_reason = models.CharField(max_length=50, blank=True)

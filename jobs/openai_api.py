@@ -24,27 +24,27 @@ was asked.
 
 from __future__ import annotations
 
-import functools
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from http import HTTPStatus
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
-from rest_framework import serializers
-from rest_framework.exceptions import AuthenticationFailed
 
-from credits.services import credit_account_get
-from jobs import calls, llm
-from jobs.api import _json_body, _team_authenticate, event_stream
+from jobs import pipeline
+from jobs.gateway import Completion
 from jobs.models import LLMCall
+from jobs.native_api import usage_of
+from jobs.pipeline import Admitted, Parsed, StreamFormat
 from jobs.serializers import LLMCallSerializer
-from jobs.services import CallRequest, CallTicket, job_call_start
-from saas_litellm.exceptions import InvalidInput, NotFound, ProviderError, ServiceError
-from teams.authentication import TEAM_AUTH_FAILED
+from jobs.services import CallRequest, NewJob
+from saas_litellm.exceptions import (
+    Dialect,
+    InvalidInput,
+    NotFound,
+    ProviderError,
+    error_body,
+)
 from teams.models import ModelAlias, Team
 from teams.services import team_allowed_models
 
@@ -62,17 +62,6 @@ CALL_FIELDS = (
     "tool_choice",
 )
 USER_ID_MAX_LENGTH = 200
-ERROR_TYPES = {
-    HTTPStatus.BAD_REQUEST: "invalid_request_error",
-    HTTPStatus.UNAUTHORIZED: "authentication_error",
-    HTTPStatus.FORBIDDEN: "permission_denied_error",
-    HTTPStatus.NOT_FOUND: "not_found_error",
-    HTTPStatus.METHOD_NOT_ALLOWED: "invalid_request_error",
-    HTTPStatus.CONFLICT: "conflict_error",
-    HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "invalid_request_error",
-    HTTPStatus.UNPROCESSABLE_ENTITY: "unprocessable_entity_error",
-    HTTPStatus.TOO_MANY_REQUESTS: "rate_limit_error",
-}
 
 
 class ParamInvalid(InvalidInput):
@@ -81,90 +70,6 @@ class ParamInvalid(InvalidInput):
     def __init__(self, detail: str, *, param: str | None) -> None:
         super().__init__(detail)
         self.param = param
-
-
-class KeyRefused(ServiceError):
-    status_code = HTTPStatus.UNAUTHORIZED
-    detail = TEAM_AUTH_FAILED
-    code = "invalid_api_key"
-
-    def headers(self) -> dict[str, str]:
-        return {"WWW-Authenticate": "Bearer"}
-
-
-class MethodRefused(ServiceError):
-    status_code = HTTPStatus.METHOD_NOT_ALLOWED
-    code = "method_not_allowed"
-
-    def __init__(self, method: str, allowed: str) -> None:
-        super().__init__(f'Method "{method}" not allowed.')
-        self.allowed = allowed
-
-    def headers(self) -> dict[str, str]:
-        return {"Allow": self.allowed}
-
-
-def openai_error(error: ServiceError) -> dict[str, Any]:
-    status = HTTPStatus(error.status_code)
-    return {
-        "error": {
-            "message": error.detail,
-            "type": ERROR_TYPES.get(status, "api_error"),
-            "param": getattr(error, "param", None),
-            "code": error.code,
-        }
-    }
-
-
-def _param_invalid(exc: serializers.ValidationError) -> ParamInvalid:
-    """The first problem of a serializer's errors, as `<field>: <message>`."""
-    detail: Any = exc.detail
-    param = None
-    if isinstance(detail, dict) and detail:
-        param, detail = next(iter(detail.items()))
-    while isinstance(detail, list | dict) and detail:
-        detail = detail[0] if isinstance(detail, list) else next(iter(detail.values()))
-    return ParamInvalid(f"{param}: {detail}" if param else str(detail), param=param)
-
-
-def key_team(request: HttpRequest) -> Team:
-    """The caller's team (one query), or KeyRefused."""
-    try:
-        return _team_authenticate(request)
-    except AuthenticationFailed as exc:
-        raise KeyRefused(str(exc.detail)) from None
-
-
-def openai_endpoint(
-    method: str, *, authenticate: bool = True
-) -> Callable[[Callable[..., Awaitable[HttpResponse]]], Callable[..., Any]]:
-    """One method, team key only, OpenAI's error bodies for every failure.
-
-    The view gets the caller's team and the request's start (time.monotonic()).
-    With `authenticate=False` it gets None for the team and must call `key_team`
-    before anything else (in its own first trip to the database thread).
-    """
-
-    def decorate(view: Callable[..., Awaitable[HttpResponse]]) -> Callable[..., Any]:
-        @functools.wraps(view)
-        async def wrapper(request: HttpRequest, **kwargs: Any) -> HttpResponse:
-            started = time.monotonic()
-            try:
-                if request.method != method:
-                    raise MethodRefused(str(request.method), method)
-                team = await sync_to_async(key_team)(request) if authenticate else None
-                try:
-                    return await view(request, team, started, **kwargs)
-                except serializers.ValidationError as exc:
-                    raise _param_invalid(exc) from None
-            except ServiceError as exc:
-                return JsonResponse(
-                    openai_error(exc), status=exc.status_code, headers=exc.headers()
-                )
-
-        return csrf_exempt(wrapper)
-
-    return decorate
 
 
 # --- Requests ---------------------------------------------------------------------
@@ -220,7 +125,7 @@ def completion_id(call: LLMCall) -> str:
     return f"chatcmpl-{call.call_id.hex}"
 
 
-def chat_completion_body(call: LLMCall, completion: llm.Completion) -> dict[str, Any]:
+def chat_completion_body(call: LLMCall, completion: Completion) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": completion.content}
     if completion.tool_calls:
         message["tool_calls"] = completion.tool_calls
@@ -237,11 +142,11 @@ def chat_completion_body(call: LLMCall, completion: llm.Completion) -> dict[str,
                 "logprobs": None,
             }
         ],
-        "usage": calls.usage_of(completion),
+        "usage": usage_of(completion),
     }
 
 
-def chunk_format(call: LLMCall, *, include_usage: bool) -> calls.StreamFormat:
+def chunk_format(call: LLMCall, *, include_usage: bool) -> StreamFormat:
     """OpenAI's chunks under one id, a usage chunk when asked for, OpenAI's error."""
     header = {
         "id": completion_id(call),
@@ -250,15 +155,15 @@ def chunk_format(call: LLMCall, *, include_usage: bool) -> calls.StreamFormat:
         "model": call.model_alias,
     }
 
-    def closing(call: LLMCall, completion: llm.Completion) -> dict[str, Any] | None:
+    def closing(call: LLMCall, completion: Completion) -> dict[str, Any] | None:
         if not include_usage:
             return None
-        return {**header, "choices": [], "usage": calls.usage_of(completion)}
+        return {**header, "choices": [], "usage": usage_of(completion)}
 
     def error(failure: ProviderError) -> dict[str, Any]:
-        return openai_error(failure)
+        return error_body(failure, Dialect.OPENAI)
 
-    return calls.StreamFormat(
+    return StreamFormat(
         chunk=lambda frame: {**frame, **header}, closing=closing, error=error
     )
 
@@ -278,78 +183,44 @@ def _call_headers(call: LLMCall, overhead_seconds: float) -> dict[str, str]:
 # --- Views ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ChatStart:
-    team: Team
-    chat: ChatRequest
-    job_id: str
-    ticket: CallTicket | None
+def _chat_parse(team: Team, body: dict[str, Any], request: HttpRequest) -> Parsed:
+    chat = chat_request_parse(body)
+    job_id = request.headers.get("X-Job-Id", "").strip() or None
+    return Parsed(
+        call=chat.call,
+        stream=chat.stream,
+        job_id=job_id,
+        new_job=NewJob(job_type=JOB_TYPE, user_id=chat.user_id),
+        extra=chat,
+    )
 
 
-def chat_start(request: HttpRequest) -> ChatStart:
-    """Authenticate, validate and, for a one-call job, start it: one database trip."""
-    team = key_team(request)
-    chat = chat_request_parse(_json_body(request))
-    job_id = request.headers.get("X-Job-Id", "").strip()
-    ticket = None
-    if not job_id:
-        ticket = job_call_start(
-            team=team,
-            job_type=JOB_TYPE,
-            user_id=chat.user_id,
-            request=chat.call,
-            streamed=chat.stream,
-        )
-    return ChatStart(team=team, chat=chat, job_id=job_id, ticket=ticket)
-
-
-@openai_endpoint("POST", authenticate=False)
-async def chat_completions(
-    request: HttpRequest, team: None, started: float
-) -> HttpResponse:
-    begun = await sync_to_async(chat_start)(request)
-    chat = begun.chat
-    if chat.stream:
-        return await _chat_stream(request, begun, started)
-    remaining = None
-    if begun.ticket is None:
-        call, completion = await calls.llm_call_execute(
-            team=begun.team, job_id=begun.job_id, request=chat.call
-        )
-        charged = 0
-    else:
-        job, call, completion, remaining = await calls.job_call_execute(
-            ticket=begun.ticket, request=chat.call
-        )
-        charged = job.credits_charged or 0
-    if remaining is None:
-        account = await sync_to_async(credit_account_get)(team=begun.team)
-        remaining = account.credits_remaining
-    overhead = time.monotonic() - started - completion.provider_seconds
+@pipeline.llm_endpoint("POST", Dialect.OPENAI)
+async def chat_completions(request: HttpRequest, started: float) -> HttpResponse:
+    admitted = await pipeline.admit(request, _chat_parse)
+    if admitted.parsed.stream:
+        return await _chat_stream(request, admitted, started)
+    result = await pipeline.run(admitted)
+    overhead = time.monotonic() - started - result.completion.provider_seconds
     headers = {
-        **_call_headers(call, overhead),
-        "X-Credits-Charged": str(charged),
-        "X-Credits-Remaining": str(remaining),
+        **_call_headers(result.call, overhead),
+        "X-Credits-Charged": str(result.credits_charged),
+        "X-Credits-Remaining": str(result.credits_remaining),
     }
-    return JsonResponse(chat_completion_body(call, completion), headers=headers)
+    return JsonResponse(
+        chat_completion_body(result.call, result.completion), headers=headers
+    )
 
 
 async def _chat_stream(
-    request: HttpRequest, begun: ChatStart, started: float
+    request: HttpRequest, admitted: Admitted, started: float
 ) -> HttpResponse:
-    chat = begun.chat
-    if begun.ticket is None:
-        opened = await calls.llm_call_stream_open(
-            team=begun.team, job_id=begun.job_id, request=chat.call
-        )
-    else:
-        opened = await calls.job_call_stream_open(
-            ticket=begun.ticket, request=chat.call
-        )
-    style = chunk_format(opened.ticket.call, include_usage=chat.include_usage)
-    frames = calls.llm_call_stream_relay(opened, style)
-    headers = _call_headers(opened.ticket.call, opened.stream.started - started)
-    return await event_stream(request, frames, headers)
+    opened = await pipeline.stream_open(admitted)
+    call = opened.ticket.call
+    style = chunk_format(call, include_usage=admitted.parsed.extra.include_usage)
+    frames = pipeline.relay(opened, style)
+    headers = _call_headers(call, opened.stream.started - started)
+    return await pipeline.event_stream(request, frames, headers)
 
 
 def _model_entry(alias: ModelAlias) -> dict[str, Any]:
@@ -361,20 +232,23 @@ def _model_entry(alias: ModelAlias) -> dict[str, Any]:
     }
 
 
-@openai_endpoint("GET")
-async def models_list(request: HttpRequest, team: Team, started: float) -> HttpResponse:
-    aliases = await sync_to_async(team_allowed_models)(team=team)
+def _allowed_models(request: HttpRequest) -> list[ModelAlias]:
+    return list(team_allowed_models(team=pipeline.authenticate(request)))
+
+
+@pipeline.llm_endpoint("GET", Dialect.OPENAI)
+async def models_list(request: HttpRequest, started: float) -> HttpResponse:
+    aliases = await sync_to_async(_allowed_models)(request)
     return JsonResponse(
         {"object": "list", "data": [_model_entry(alias) for alias in aliases]}
     )
 
 
-@openai_endpoint("GET")
+@pipeline.llm_endpoint("GET", Dialect.OPENAI)
 async def model_detail(
-    request: HttpRequest, team: Team, started: float, model: str
+    request: HttpRequest, started: float, model: str
 ) -> HttpResponse:
-    aliases = await sync_to_async(team_allowed_models)(team=team)
-    for alias in aliases:
+    for alias in await sync_to_async(_allowed_models)(request):
         if alias.model_alias == model:
             return JsonResponse(_model_entry(alias))
     raise NotFound(f"The model '{model}' does not exist or you do not have access")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.conf import settings
 from rest_framework import serializers
 
-from jobs import llm
+from jobs.gateway import CallParams
 from jobs.models import JobStatus
 from jobs.services import CallRequest
 from teams.serializers import StrictCharField, StrictIntegerField
@@ -15,6 +16,16 @@ from teams.serializers import StrictCharField, StrictIntegerField
 MESSAGE_ROLES = ("system", "user", "assistant", "tool", "developer")
 MESSAGE_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id")
 MAX_MESSAGES = 1000
+# A content part's type and the type of its payload (under the same key).
+CONTENT_PARTS: dict[str, type] = {
+    "text": str,
+    "image_url": str,
+    "input_audio": dict,
+    "file": dict,
+    "refusal": str,
+}
+TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+MAX_TOOLS = 128
 
 
 class StrictFloatField(serializers.FloatField):
@@ -60,10 +71,12 @@ def _message(value: Any, position: int) -> dict[str, Any]:
         if not (role == "assistant" and value.get("tool_calls")):
             raise serializers.ValidationError(f"{where}.content is required")
     elif isinstance(content, list):
-        if not content or not all(isinstance(part, dict) for part in content):
+        if not content:
             raise serializers.ValidationError(
                 f"{where}.content must be a string or a non-empty list of parts"
             )
+        for number, part in enumerate(content):
+            _content_part_check(part, f"{where}.content[{number}]")
     elif not isinstance(content, str):
         raise serializers.ValidationError(f"{where}.content must be a string")
     if "tool_calls" in value and not isinstance(value["tool_calls"], list):
@@ -72,6 +85,23 @@ def _message(value: Any, position: int) -> dict[str, Any]:
         if name in value and not isinstance(value[name], str):
             raise serializers.ValidationError(f"{where}.{name} must be a string")
     return {key: value[key] for key in MESSAGE_KEYS if key in value}
+
+
+def _content_part_check(part: Any, where: str) -> None:
+    """A part of OpenAI's kinds, with its payload: a provider answers anything else
+    with a 400, after the call was reserved."""
+    if not isinstance(part, dict):
+        raise serializers.ValidationError(f"{where} must be an object")
+    kind = part.get("type")
+    if kind not in CONTENT_PARTS:
+        raise serializers.ValidationError(
+            f"{where}.type must be one of {', '.join(CONTENT_PARTS)}"
+        )
+    payload = part.get(kind)
+    if kind == "image_url" and isinstance(payload, dict):
+        payload = payload.get("url")  # OpenAI's form; litellm also takes the bare URL
+    if not isinstance(payload, CONTENT_PARTS[kind]):
+        raise serializers.ValidationError(f"{where}.{kind} is missing or malformed")
 
 
 class MessagesField(serializers.Field):
@@ -102,6 +132,44 @@ class StopField(serializers.Field):
         return value
 
 
+def _tool(value: Any, position: int) -> dict[str, Any]:
+    """An OpenAI function tool: what every provider litellm speaks to accepts."""
+    where = f"tools[{position}]"
+    if not isinstance(value, dict):
+        raise serializers.ValidationError(f"{where} must be an object")
+    if value.get("type") != "function":
+        raise serializers.ValidationError(f'{where}.type must be "function"')
+    function = value.get("function")
+    if not isinstance(function, dict):
+        raise serializers.ValidationError(f"{where}.function must be an object")
+    name = function.get("name")
+    if not isinstance(name, str) or not TOOL_NAME.fullmatch(name):
+        raise serializers.ValidationError(
+            f"{where}.function.name must be 1-64 letters, digits, _ or -"
+        )
+    if not isinstance(function.get("description", ""), str):
+        raise serializers.ValidationError(
+            f"{where}.function.description must be a string"
+        )
+    if "parameters" in function and not isinstance(function["parameters"], dict):
+        raise serializers.ValidationError(
+            f"{where}.function.parameters must be an object (a JSON Schema)"
+        )
+    return value
+
+
+class ToolsField(serializers.Field):
+    def to_internal_value(self, data: Any) -> list[dict[str, Any]]:
+        if not isinstance(data, list):
+            raise serializers.ValidationError("tools must be a list")
+        if len(data) > MAX_TOOLS:
+            raise serializers.ValidationError(f"at most {MAX_TOOLS} tools")
+        return [_tool(item, position) for position, item in enumerate(data)]
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
 class ToolChoiceField(serializers.Field):
     def to_internal_value(self, data: Any) -> str | dict[str, Any]:
         if isinstance(data, str | dict):
@@ -123,9 +191,7 @@ class LLMCallSerializer(serializers.Serializer):
     top_p = StrictFloatField(min_value=0, max_value=1, required=False, allow_null=True)
     stop = StopField(required=False, allow_null=True)
     response_format = serializers.DictField(required=False, allow_null=True)
-    tools = serializers.ListField(
-        child=serializers.DictField(), required=False, allow_null=True, max_length=128
-    )
+    tools = ToolsField(required=False, allow_null=True)
     tool_choice = ToolChoiceField(required=False, allow_null=True)
     call_metadata = serializers.DictField(required=False)
 
@@ -139,7 +205,7 @@ class LLMCallSerializer(serializers.Serializer):
 
     def call_request(self) -> CallRequest:
         data = self.validated_data
-        params = llm.CallParams(
+        params = CallParams(
             messages=data["messages"],
             max_tokens=data.get("max_tokens"),
             temperature=data.get("temperature"),

@@ -4,21 +4,26 @@ from __future__ import annotations
 
 from django.urls import path
 
-from jobs import api, openai_api
+import saas_litellm.converters  # noqa: F401 - registers the <slug_id:…> converter
+from jobs import api, native_api, openai_api
 
 urlpatterns = [
     path("api/jobs/create", api.JobCreateView.as_view(), name="job-create"),
-    path("api/jobs/create-and-call", api.create_and_call, name="job-create-and-call"),
+    path(
+        "api/jobs/create-and-call",
+        native_api.create_and_call,
+        name="job-create-and-call",
+    ),
     path(
         "api/jobs/create-and-call-stream",
-        api.create_and_call_stream,
+        native_api.create_and_call_stream,
         name="job-create-and-call-stream",
     ),
     path("api/jobs/<str:job_id>", api.JobDetailView.as_view(), name="job-detail"),
-    path("api/jobs/<str:job_id>/llm-call", api.llm_call, name="job-llm-call"),
+    path("api/jobs/<str:job_id>/llm-call", native_api.llm_call, name="job-llm-call"),
     path(
         "api/jobs/<str:job_id>/llm-call-stream",
-        api.llm_call_stream,
+        native_api.llm_call_stream,
         name="job-llm-call-stream",
     ),
     path(
@@ -32,12 +37,16 @@ urlpatterns = [
         name="job-metadata",
     ),
     path("api/jobs/<str:job_id>/costs", api.JobCostsView.as_view(), name="job-costs"),
-    path("api/teams/<str:team_id>/jobs", api.TeamJobsView.as_view(), name="team-jobs"),
     path(
-        "api/teams/<str:team_id>/usage", api.TeamUsageView.as_view(), name="team-usage"
+        "api/teams/<slug_id:team_id>/jobs", api.TeamJobsView.as_view(), name="team-jobs"
     ),
     path(
-        "api/organizations/<str:organization_id>/usage",
+        "api/teams/<slug_id:team_id>/usage",
+        api.TeamUsageView.as_view(),
+        name="team-usage",
+    ),
+    path(
+        "api/organizations/<slug_id:organization_id>/usage",
         api.OrganizationUsageView.as_view(),
         name="organization-usage",
     ),

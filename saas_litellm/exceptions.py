@@ -1,12 +1,20 @@
 """Domain errors and the one place that turns them into HTTP responses.
 
-Services raise the errors below; views never build error responses themselves. Every
-error body is `{"detail": …}` plus `"code"` where the contract lists one, and validation
-errors add per-field `errors`.
+Services raise the errors below; views never build error responses themselves. An
+error is written in the dialect of the API family that answers it:
+- native (`/api/…`): `{"detail": …, "code": …}`, validation errors add per-field
+  `errors`;
+- OpenAI (`/v1/…`): `{"error": {"message", "type", "param", "code"}}`;
+- Anthropic (`/v1/messages…`): `{"type": "error", "error": {"type", "message"}}`.
+Each 4xx is logged once, here, at INFO (Django's own request log is quietened for
+them in settings).
 """
 
 from __future__ import annotations
 
+import enum
+import logging
+from http import HTTPStatus
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist
@@ -15,6 +23,14 @@ from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+logger = logging.getLogger(__name__)
+
+
+class Dialect(enum.Enum):
+    NATIVE = "native"
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
 
 
 class ServiceError(Exception):
@@ -46,11 +62,14 @@ class InvalidInput(ServiceError):
 
 
 class RequestInvalid(InvalidInput):
-    """A 400 whose detail names the first problem and whose `errors` lists them all."""
+    """A 400 whose detail names the first problem and whose `errors` lists them all;
+    `param` is the first field at fault (OpenAI's `param`)."""
 
     def __init__(self, errors: dict[str, Any] | list[Any]) -> None:
         self.errors = errors
-        super().__init__(f"Invalid request: {_first_problem(errors)}")
+        self.param = _first_field(errors)
+        self.problem = _first_problem(errors)
+        super().__init__(f"Invalid request: {self.problem}")
 
     def body(self) -> dict[str, Any]:
         return {**super().body(), "errors": self.errors}
@@ -64,6 +83,57 @@ def _first_problem(errors: Any, path: str = "") -> str:
     if isinstance(errors, list) and errors:
         return _first_problem(errors[0], path)
     return f"{path}: {errors}" if path else str(errors)
+
+
+def _first_field(errors: Any) -> str | None:
+    if isinstance(errors, dict) and errors:
+        field = next(iter(errors))
+        return None if field == "non_field_errors" else str(field)
+    return None
+
+
+class RequestTooLarge(ServiceError):
+    """The body is over Django's DATA_UPLOAD_MAX_MEMORY_SIZE."""
+
+    status_code = 413
+    detail = "Request body too large"
+    code = "request_too_large"
+
+
+class DatabaseUnavailable(ServiceError):
+    """The database did not answer in time (connection refused or timed out, the
+    pool's wait over) or dropped the connection. Retrying is the client's best move;
+    settings keep the connect and pool timeouts short so this comes fast."""
+
+    status_code = 503
+    detail = "Database unavailable, retry shortly"
+    code = "database_unavailable"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "2"}
+
+
+class Unauthenticated(ServiceError):
+    """A missing, malformed, unknown, revoked or expired key (401)."""
+
+    status_code = 401
+    detail = "Invalid or missing API key"
+    code = "invalid_api_key"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
+
+
+class MethodRefused(ServiceError):
+    status_code = 405
+    code = "method_not_allowed"
+
+    def __init__(self, method: str, allowed: str) -> None:
+        super().__init__(f'Method "{method}" not allowed.')
+        self.allowed = allowed
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": self.allowed}
 
 
 class NotFound(ServiceError):
@@ -152,6 +222,17 @@ class ProviderTimeout(ProviderError):
     code = "provider_timeout"
 
 
+class ProviderRejected(ProviderError):
+    """The provider refused the request itself (its 400): the client's to fix. The
+    provider's message is not passed on (it may name the real model)."""
+
+    status_code = 400
+    detail = (
+        "The model provider rejected the request (check messages, tools and parameters)"
+    )
+    code = "provider_rejected_request"
+
+
 def _field_errors(detail: Any) -> Any:
     if isinstance(detail, dict):
         return {key: _field_errors(value) for key, value in detail.items()}
@@ -160,7 +241,7 @@ def _field_errors(detail: Any) -> Any:
     return str(detail)
 
 
-def service_error_of(exc: Exception) -> ServiceError | None:
+def service_error_of(exc: BaseException) -> ServiceError | None:
     """The domain error an exception stands for: one of ours, or invalid input.
 
     Shared by the DRF handler and the async views, so every endpoint answers alike.
@@ -175,27 +256,132 @@ def service_error_of(exc: Exception) -> ServiceError | None:
         return RequestInvalid({"non_field_errors": exc.messages})
     if isinstance(exc, drf.ValidationError):
         return RequestInvalid(_field_errors(exc.detail))
+    if isinstance(exc, drf.AuthenticationFailed | drf.NotAuthenticated):
+        codes = exc.get_codes()
+        code = codes if isinstance(codes, str) else None
+        return Unauthenticated(str(exc.detail), code=code)
     return None
 
 
+# OpenAI's and Anthropic's error `type` for each status.
+_OPENAI_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_denied_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    409: "conflict_error",
+    413: "invalid_request_error",
+    422: "unprocessable_entity_error",
+    429: "rate_limit_error",
+}
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    409: "invalid_request_error",
+    413: "request_too_large",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    503: "overloaded_error",
+}
+
+
+def error_body(
+    error: ServiceError, dialect: Dialect = Dialect.NATIVE
+) -> dict[str, Any]:
+    status = error.status_code
+    if dialect is Dialect.OPENAI:
+        return {
+            "error": {
+                "message": getattr(error, "problem", error.detail),
+                "type": _OPENAI_TYPES.get(status, "api_error"),
+                "param": getattr(error, "param", None),
+                "code": error.code,
+            }
+        }
+    if dialect is Dialect.ANTHROPIC:
+        kind = _ANTHROPIC_TYPES.get(status, "api_error")
+        message = getattr(error, "problem", error.detail)
+        return {"type": "error", "error": {"type": kind, "message": message}}
+    return error.body()
+
+
+def _logged(error: ServiceError, request: HttpRequest | None) -> None:
+    if error.status_code < 500:
+        path = request.path if request is not None else "-"
+        logger.info(
+            "%s %s: %s (%s)", error.status_code, path, error.detail, error.code or "-"
+        )
+
+
+def error_response(
+    error: ServiceError,
+    dialect: Dialect = Dialect.NATIVE,
+    request: HttpRequest | None = None,
+) -> JsonResponse:
+    """The HTTP response of a domain error, in the endpoint's dialect."""
+    _logged(error, request)
+    return JsonResponse(
+        error_body(error, dialect), status=error.status_code, headers=error.headers()
+    )
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF exception handler: one error shape for the whole API."""
+    """DRF exception handler: one error shape for the whole native API."""
+    request = getattr(context.get("request"), "_request", None)
+    if isinstance(exc, drf.AuthenticationFailed | drf.NotAuthenticated):
+        # DRF's handler adds WWW-Authenticate from the view's authenticators.
+        response = exception_handler(exc, context)
+        error = service_error_of(exc)
+        if response is not None and error is not None:
+            _logged(error, request)
+            response.data = error.body()
+        return response
     if (error := service_error_of(exc)) is not None:
+        _logged(error, request)
         return Response(error.body(), status=error.status_code, headers=error.headers())
     if isinstance(exc, drf.ParseError):
-        return Response({"detail": f"Malformed request body: {exc.detail}"}, status=400)
+        error = InvalidInput(f"Malformed request body: {exc.detail}")
+        _logged(error, request)
+        return Response(error.body(), status=error.status_code)
     response = exception_handler(exc, context)
     if response is not None and isinstance(response.data, dict):
-        response.data = {"detail": str(response.data.get("detail", exc))}
+        body: dict[str, Any] = {"detail": str(response.data.get("detail", exc))}
+        codes = exc.get_codes() if isinstance(exc, drf.APIException) else None
+        if isinstance(codes, str):
+            body["code"] = codes
+        response.data = body
+        if request is not None:
+            logger.info("%s %s: %s", response.status_code, request.path, body["detail"])
     return response
+
+
+def dialect_of(request: HttpRequest) -> Dialect:
+    if request.path.startswith("/v1/messages"):
+        return Dialect.ANTHROPIC
+    if request.path.startswith("/v1/"):
+        return Dialect.OPENAI
+    return Dialect.NATIVE
 
 
 def json_not_found(
     request: HttpRequest, exception: Exception | None = None
 ) -> JsonResponse:
-    """handler404 for paths outside DRF views: API clients always get JSON."""
-    return JsonResponse({"detail": "Not found", "code": "not_found"}, status=404)
+    """handler404 for paths outside DRF views: API clients always get JSON, in the
+    dialect of the path's API family."""
+    path_error = NotFound(f"Unknown path {request.path[:200]}")
+    if dialect_of(request) is Dialect.NATIVE:
+        path_error = NotFound()
+    return error_response(path_error, dialect_of(request), request)
 
 
 def json_server_error(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"detail": "Internal server error"}, status=500)
+    error = ServiceError("Internal server error")
+    error.status_code = HTTPStatus.INTERNAL_SERVER_ERROR
+    error.code = "internal_error"
+    return JsonResponse(
+        error_body(error, dialect_of(request)), status=error.status_code
+    )

@@ -1,6 +1,6 @@
 """Middleware without thread hops on the API's requests under ASGI.
 
-First WhiteNoise, then Django's own middleware (below).
+First WhiteNoise, then Django's own middleware, then RequestGuardMiddleware (ours).
 
 WhiteNoise's middleware is synchronous only, so under ASGI Django ran every request
 (API calls included) through a worker thread to pass it, and back to the event loop
@@ -10,6 +10,7 @@ subclass answers in the event loop and uses a thread only to serve a static file
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
@@ -17,9 +18,23 @@ from django.conf import settings
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
-from django.http import HttpRequest, HttpResponseBase
+from django.core.exceptions import RequestDataTooBig
+from django.db import OperationalError
+from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.middleware import clickjacking, common, csrf, security
+from django.utils.deprecation import MiddlewareMixin
 from whitenoise.middleware import WhiteNoiseMiddleware
+
+from saas_litellm.exceptions import (
+    DatabaseUnavailable,
+    InvalidInput,
+    RequestTooLarge,
+    ServiceError,
+    dialect_of,
+    error_response,
+)
+
+logger = logging.getLogger(__name__)
 
 
 class AsyncWhiteNoiseMiddleware(WhiteNoiseMiddleware):
@@ -139,3 +154,51 @@ class CsrfViewMiddleware(BrowserOnlyMixin, csrf.CsrfViewMiddleware):
         if settings.CSRF_USE_SESSIONS:
             return await sync_to_async(check)(request, callback, args, kwargs)
         return check(request, callback, args, kwargs)
+
+
+# --- Failures of our own, answered fast and in JSON ------------------------------
+
+
+def _error_response(request: HttpRequest, error: ServiceError) -> JsonResponse:
+    return error_response(error, dialect_of(request), request)
+
+
+class RequestGuardMiddleware(InlineHooksMixin, MiddlewareMixin):
+    """JSON answers, in the path's dialect, for failures no view gets to handle.
+
+    - A body over DATA_UPLOAD_MAX_MEMORY_SIZE is a 413 `request_too_large` before
+      any view or middleware reads it. Like Django, it goes by Content-Length (the
+      check covers multipart bodies whole: the API takes no uploads). DRF reads the
+      stream itself and would not apply the limit at all.
+    - django.db.OperationalError out of a view (the psycopg pool's timeout among
+      them) is a 503 `database_unavailable` rather than a 500. Deadlocks and
+      serialization failures are OperationalErrors too: a retry is right for them.
+
+    process_request does no I/O and runs on the event loop (InlineHooksMixin);
+    Django runs process_exception in a thread, only when a view raised.
+    """
+
+    def process_request(self, request: HttpRequest) -> HttpResponseBase | None:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return _error_response(request, InvalidInput("Invalid Content-Length"))
+        if limit is not None and length > limit:
+            return _error_response(request, RequestTooLarge())
+        return None
+
+    def process_exception(
+        self, request: HttpRequest, exception: Exception
+    ) -> HttpResponseBase | None:
+        if isinstance(exception, RequestDataTooBig):
+            return _error_response(request, RequestTooLarge())
+        if isinstance(exception, OperationalError):
+            logger.warning(
+                "503 %s %s: database unavailable: %s",
+                request.method,
+                request.path,
+                exception,
+            )
+            return _error_response(request, DatabaseUnavailable())
+        return None

@@ -155,6 +155,8 @@ INSTALLED_APPS = [
 # ASGI (see saas_litellm/middleware.py).
 MIDDLEWARE = [
     "saas_litellm.middleware.SecurityMiddleware",
+    # Oversized bodies (413) and an unreachable database (503) as JSON.
+    "saas_litellm.middleware.RequestGuardMiddleware",
     "saas_litellm.middleware.AsyncWhiteNoiseMiddleware",
     "saas_litellm.middleware.SessionMiddleware",
     "saas_litellm.middleware.CommonMiddleware",
@@ -186,21 +188,35 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------
 # SQLite by default; DATABASE_URL=postgres://… switches to PostgreSQL through psycopg 3
 # with its connection pool (Django's pool replaces persistent connections).
+#
+# With the database away, requests fail fast, as a JSON 503 `database_unavailable`
+# (saas_litellm.middleware.RequestGuardMiddleware), and /ready as a 503:
+# - DATABASE_CONNECT_TIMEOUT (seconds, default 2; libpq's minimum is 2): how long one
+#   connection attempt may take. A query parameter of DATABASE_URL wins.
+# - DATABASE_POOL_TIMEOUT (seconds, default 1.5): how long a request waits for a
+#   pooled connection. The pool connects in the background, so with the database
+#   down every request waits this long. It is also how long a request queues when
+#   all DATABASE_POOL_MAX connections are busy: a 503 under load means a larger pool
+#   is needed, not a longer wait.
 
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    db_options = DATABASES["default"].setdefault("OPTIONS", {})
+    db_options.setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=2)
+    )
     if env.bool("DATABASE_POOL", default=True):
-        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        db_options["pool"] = {
             "min_size": env.int("DATABASE_POOL_MIN", default=1),
             "max_size": env.int("DATABASE_POOL_MAX", default=20),
-            "timeout": env.int("DATABASE_POOL_TIMEOUT", default=10),
+            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=1.5),
         }
         DATABASES["default"]["CONN_MAX_AGE"] = 0
     # Parameters bound by the server, so psycopg prepares a statement it has run a
     # few times on a connection: the hot path's three statements skip planning.
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+    db_options.setdefault(
         "server_side_binding", env.bool("DATABASE_SERVER_SIDE_BINDING", default=True)
     )
 else:
@@ -269,12 +285,16 @@ X_FRAME_OPTIONS = "DENY"
 
 # --- REST API -------------------------------------------------------------------------
 
+# Bodies over this are a JSON 413 on every path (saas_litellm.middleware).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # One JSON reader for the API: no NaN, NUL, lone surrogates or deep nesting.
+    "DEFAULT_PARSER_CLASSES": ["saas_litellm.json_input.StrictJSONParser"],
     "EXCEPTION_HANDLER": "saas_litellm.exceptions.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }

@@ -4,10 +4,11 @@ such as /api/teams/verify win over /api/teams/<team_id>."""
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from saas_litellm import health
+from saas_litellm.exceptions import json_not_found
 
 handler404 = "saas_litellm.exceptions.json_not_found"
 handler500 = "saas_litellm.exceptions.json_server_error"
@@ -21,4 +22,8 @@ urlpatterns = [
     path("", include("teams.urls")),
     path("", include("credits.urls")),
     path("", include("jobs.urls")),
+    # Every other path is a JSON 404 in its API family's dialect, DEBUG or not
+    # (handler404 is not used with DEBUG on). The admin and static files are left
+    # out, so that /admin still redirects to /admin/ and assets 404 as usual.
+    re_path(r"^(?!admin(?:/|$)|static/).*$", json_not_found, name="not-found"),
 ]

@@ -23,7 +23,17 @@ from teams.models import Team, VirtualKey
 
 TEAM_AUTH_FAILED = "Invalid or missing API key"
 ADMIN_AUTH_FAILED = "Invalid or missing admin key"
+# The machine code of each 401 (the README promises one on every error).
+AUTH_FAILED_CODES = {
+    TEAM_AUTH_FAILED: "invalid_api_key",
+    ADMIN_AUTH_FAILED: "invalid_admin_key",
+}
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+def authentication_failed(detail: str) -> AuthenticationFailed:
+    """The 401 for TEAM_AUTH_FAILED or ADMIN_AUTH_FAILED, carrying its code."""
+    return AuthenticationFailed(detail, code=AUTH_FAILED_CODES[detail])
 
 
 @dataclass(frozen=True)
@@ -71,14 +81,14 @@ class VirtualKeyAuthentication(BaseAuthentication):
         scheme, _, token = header.strip().partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not virtual_key_is_well_formed(token):
-            raise AuthenticationFailed(TEAM_AUTH_FAILED)
+            raise authentication_failed(TEAM_AUTH_FAILED)
         # The digest is keyed with a secret pepper, so the indexed lookup leaks no
         # timing information an attacker can steer towards a real key. The same
-        # query reads the catalogue version, which lets jobs.llm reuse route plans.
+        # query reads the catalogue version, which lets jobs.routing reuse route plans.
         key = virtual_key_with_team(virtual_key_digest(token))
         now = timezone.now()
         if key is None or not key.is_usable(now):
-            raise AuthenticationFailed(TEAM_AUTH_FAILED)
+            raise authentication_failed(TEAM_AUTH_FAILED)
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
             # At most one write a minute per key keeps the hot path at one query.
             VirtualKey.objects.filter(pk=key.pk).update(last_used_at=now)
@@ -113,7 +123,7 @@ class AdminKeyAuthentication(BaseAuthentication):
                 return OperatorPrincipal(via="loopback"), None
             return None
         if not admin_key_matches(candidate.strip()):
-            raise AuthenticationFailed(ADMIN_AUTH_FAILED)
+            raise authentication_failed(ADMIN_AUTH_FAILED)
         return OperatorPrincipal(), None
 
     def authenticate_header(self, request: Request) -> str:

@@ -158,7 +158,7 @@ class CatalogueVersion(models.Model):
 
     PostgreSQL triggers bump it in the changing transaction, so the new version
     becomes visible when the change commits, with the change itself.
-    Authentication reads it with the key, and `jobs.llm` reuses a team's route plan
+    Authentication reads it with the key, and `jobs.routing` reuses a team's route plan
     while the version is the one the plan was built under. On SQLite there are no
     triggers: nothing is cached.
     """

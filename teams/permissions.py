@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -21,6 +20,7 @@ from teams.authentication import (
     TEAM_AUTH_FAILED,
     AdminKeyAuthentication,
     VirtualKeyAuthentication,
+    authentication_failed,
 )
 from teams.models import SLUG_PATTERN, Team
 
@@ -49,11 +49,11 @@ class _BaseAPIView(APIView):
         self, request: Request, message: str | None = None, code: str | None = None
     ) -> None:
         if request.user is None or not request.user.is_authenticated:
-            raise AuthenticationFailed(self.missing_credentials_detail)
+            raise authentication_failed(self.missing_credentials_detail)
         if request.user.is_operator:
-            raise AuthenticationFailed(TEAM_AUTH_FAILED)
+            raise authentication_failed(TEAM_AUTH_FAILED)
         # A team key on an operator endpoint is not an admin key.
-        raise AuthenticationFailed(ADMIN_AUTH_FAILED)
+        raise authentication_failed(ADMIN_AUTH_FAILED)
 
     def team_for_request(self, team_id: str, **select: Any) -> Team:
         """The team named in the URL or body, if the caller may act for it.

@@ -6,12 +6,12 @@ integers must be integers, and every string has a maximum length.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.core.validators import RegexValidator
 from rest_framework import serializers
 
+from saas_litellm.json_input import metadata_field
 from teams.models import (
     ModelAccessGroup,
     ModelAlias,
@@ -29,7 +29,11 @@ RESERVED_NAMES = frozenset({"create"})
 
 
 class StrictCharField(serializers.CharField):
-    """A CharField that refuses numbers and booleans instead of converting them."""
+    """A CharField that refuses numbers and booleans instead of converting them.
+
+    Like every DRF CharField it refuses NUL characters, which PostgreSQL cannot
+    store (DRF adds ProhibitNullCharactersValidator); JSON values are checked by
+    saas_litellm.json_input instead."""
 
     default_error_messages = {"invalid": "Must be a string."}
 
@@ -53,29 +57,6 @@ class StrictIntegerField(serializers.IntegerField):
 def _not_reserved(value: str) -> None:
     if value.lower() in RESERVED_NAMES:
         raise serializers.ValidationError(f"'{value}' is a reserved name.")
-
-
-MAX_METADATA_CHARS = 16_000
-
-
-def _json_strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for k, v in value.items() for s in (str(k), *_json_strings(v))]
-    if isinstance(value, list):
-        return [s for item in value for s in _json_strings(item)]
-    return []
-
-
-def metadata_validator(value: dict[str, Any]) -> None:
-    """PostgreSQL's jsonb refuses NUL characters (a 500 otherwise); cap the size."""
-    if any("\x00" in text for text in _json_strings(value)):
-        raise serializers.ValidationError("Null characters are not allowed.")
-    if len(json.dumps(value)) > MAX_METADATA_CHARS:
-        raise serializers.ValidationError(
-            f"Metadata must be at most {MAX_METADATA_CHARS} characters as JSON."
-        )
 
 
 def slug_field(**kwargs: Any) -> StrictCharField:
@@ -122,7 +103,7 @@ class VirtualKeyStatusSerializer(VirtualKeySerializer):
 class OrganizationCreateSerializer(serializers.Serializer):
     organization_id = slug_field()
     name = StrictCharField(max_length=200)
-    metadata = serializers.DictField(required=False, validators=[metadata_validator])
+    metadata = metadata_field(required=False)
 
 
 class OrganizationSerializer(serializers.ModelSerializer):

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
+import saas_litellm.converters  # noqa: F401 - registers the <slug_id:…> converter
 from teams import api
 
-TEAM = "api/teams/<str:team_id>"
+TEAM = "api/teams/<slug_id:team_id>"
 CREDENTIAL = "api/provider-credentials/<str:credential_id>"
 
 urlpatterns: list[URLPattern] = [
@@ -15,11 +16,11 @@ urlpatterns: list[URLPattern] = [
     path("api/organizations/create", api.OrganizationCreateView.as_view()),
     path("api/organizations", api.OrganizationListView.as_view()),
     path(
-        "api/organizations/<str:organization_id>",
+        "api/organizations/<slug_id:organization_id>",
         api.OrganizationDetailView.as_view(),
     ),
     path(
-        "api/organizations/<str:organization_id>/teams",
+        "api/organizations/<slug_id:organization_id>/teams",
         api.OrganizationTeamsView.as_view(),
     ),
     # Teams: status, access and keys
@@ -34,15 +35,15 @@ urlpatterns: list[URLPattern] = [
     # Model catalogue
     path("api/models/create", api.ModelAliasCreateView.as_view()),
     path("api/models", api.ModelAliasListView.as_view()),
-    path("api/models/<str:alias>", api.ModelAliasDetailView.as_view()),
+    path("api/models/<slug_id:alias>", api.ModelAliasDetailView.as_view()),
     path("api/model-access-groups/create", api.AccessGroupCreateView.as_view()),
     path("api/model-access-groups", api.AccessGroupListView.as_view()),
     path(
-        "api/model-access-groups/<str:group_name>",
+        "api/model-access-groups/<slug_id:group_name>",
         api.AccessGroupDetailView.as_view(),
     ),
     path(
-        "api/model-access-groups/<str:group_name>/models",
+        "api/model-access-groups/<slug_id:group_name>/models",
         api.AccessGroupModelsView.as_view(),
     ),
     path("api/provider-credentials/create", api.ProviderCredentialCreateView.as_view()),

@@ -167,7 +167,7 @@ def test_a_placeholder_key_is_refused_with_the_guides_401(dev_server):
     command = GUIDE_JOB_CREATE.format(key="sk-your-virtual-key")
     assert curl(dev_server, command) == (
         HTTPStatus.UNAUTHORIZED,
-        {"detail": "Invalid or missing API key"},
+        {"detail": "Invalid or missing API key", "code": "invalid_api_key"},
     )
 
 
@@ -189,7 +189,10 @@ def test_the_guides_python_requests_examples(dev_server, acme_key):
         timeout=10,
     )
     assert missing.status_code == HTTPStatus.UNAUTHORIZED
-    assert missing.json() == {"detail": "Invalid or missing API key"}
+    assert missing.json() == {
+        "detail": "Invalid or missing API key",
+        "code": "invalid_api_key",
+    }
     headers = {
         "Authorization": f"Bearer {acme_key}",
         "Content-Type": "application/json",

@@ -34,8 +34,10 @@ from saas_litellm.exceptions import (
     InsufficientCredits,
     InvalidInput,
     JobClosed,
+    TeamPaused,
+    TeamSuspended,
 )
-from teams.models import Team
+from teams.models import Team, TeamStatus
 
 logger = logging.getLogger(__name__)
 
@@ -111,11 +113,13 @@ def credit_reserve_for_new_job(
     *, team: Team, job_id: uuid.UUID, credits: int, ttl: timedelta | None = None
 ) -> None:
     """credit_reserve for a job created in the caller's open transaction, which
-    therefore has no hold yet: the same conditional UPDATE, then the hold's INSERT
-    (its account found by a subquery), and nothing else.
+    therefore has no hold yet, and for an active team only: one conditional UPDATE
+    (credits there, team active), then the hold's INSERT (its account found by a
+    subquery). On refusal one more read tells why: TeamSuspended, TeamPaused or
+    InsufficientCredits.
 
-    Runs in the caller's transaction, without a savepoint: InsufficientCredits (or
-    a duplicate job id, refused by the unique constraint) must end that transaction.
+    Runs in the caller's transaction, without a savepoint: a refusal (or a duplicate
+    job id, refused by the unique constraint) must end that transaction.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("credit_reserve_for_new_job needs the job's transaction")
@@ -124,10 +128,16 @@ def credit_reserve_for_new_job(
     expires_at = now + (ttl or timedelta(seconds=settings.JOB_HOLD_TTL_SECONDS))
     reserved = CreditAccount.objects.filter(
         team=team,
+        team__status=TeamStatus.ACTIVE,
         credits_allocated__gte=F("credits_used") + F("credits_reserved") + credits,
     ).update(credits_reserved=F("credits_reserved") + credits, updated_at=now)
     if not reserved:
-        raise InsufficientCredits()
+        status = Team.objects.filter(pk=team.pk).values_list("status", flat=True)
+        refusals = {
+            TeamStatus.SUSPENDED: TeamSuspended,
+            TeamStatus.PAUSED: TeamPaused,
+        }
+        raise refusals.get(status.first(), InsufficientCredits)()
     CreditHold.objects.create(
         account_id=Subquery(CreditAccount.objects.filter(team=team).values("pk")),
         job_id=job_id,

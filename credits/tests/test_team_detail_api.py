@@ -151,3 +151,8 @@ def test_an_update_without_a_key_asks_for_the_admin_key(anonymous_client, team):
 
 def test_a_team_path_with_a_nul_byte_is_404(admin_client_api):
     assert admin_client_api.get("/api/teams/a%00b").status_code == HTTPStatus.NOT_FOUND
+
+
+def test_a_team_key_never_reads_the_operators_markup(team_client, admin_client_api):
+    assert "markup_percent" not in team_client.get("/api/teams/acme-corp").json()
+    assert "markup_percent" in admin_client_api.get("/api/teams/acme-corp").json()

@@ -1,37 +1,34 @@
 """Jobs and their LLM calls: every write (create, call start/finish, complete, expire).
 
 - jobs: a job's life, from create to complete/fail/expire, and its charge;
-- llm_calls: a call on an open job, reserved and recorded around the provider call;
-- one_call_jobs: a job with exactly one call (/v1/chat/completions, create-and-call),
-  in two short transactions, one statement each on PostgreSQL.
+- calls: an LLM call, on an open job or as a one-call job, reserved and recorded
+  around the provider call in two short transactions.
 
-Reads live in `jobs.selectors`.
+Reads live in `jobs.selectors`; the order of the stages of a call is `jobs.pipeline`'s.
 """
 
+from jobs.services.calls import (
+    CallOutcome,
+    CallRequest,
+    CallTicket,
+    NewJob,
+    llm_call_finish,
+    llm_call_start,
+    one_call_job_start,
+)
 from jobs.services.jobs import (
     STALE_CALL_AFTER,
     calls_in_progress,
-    job_close,
     job_complete,
     job_create,
     job_get,
     job_metadata_update,
+    job_settle,
+    job_usage,
     jobs_expire,
     metadata_check,
     team_can_work_check,
     team_status_check,
-)
-from jobs.services.llm_calls import (
-    CallRequest,
-    CallTicket,
-    call_routes,
-    llm_call_finish,
-    llm_call_start,
-)
-from jobs.services.one_call_jobs import (
-    CallOutcome,
-    job_call_finish,
-    job_call_start,
 )
 
 __all__ = [
@@ -39,19 +36,19 @@ __all__ = [
     "CallOutcome",
     "CallRequest",
     "CallTicket",
-    "call_routes",
+    "NewJob",
     "calls_in_progress",
-    "job_call_finish",
-    "job_call_start",
-    "job_close",
     "job_complete",
     "job_create",
     "job_get",
     "job_metadata_update",
+    "job_settle",
+    "job_usage",
     "jobs_expire",
     "llm_call_finish",
     "llm_call_start",
     "metadata_check",
+    "one_call_job_start",
     "team_can_work_check",
     "team_status_check",
 ]

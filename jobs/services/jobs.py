@@ -1,13 +1,13 @@
 """Jobs: create, read, update metadata, complete or fail (charged once), expire.
 
-Billing: job create reserves the minimum charge. In the consumption modes each call
-first grows the job's hold to the worst case of everything the job may have used so
-far (see jobs.services.llm_calls), so concurrent calls can never spend more than the
-team has. `job_complete` captures the real charge once (the job row is locked, and the
-ledger allows one deduction per job); a failed job releases its hold. Failed provider
-calls are free; a stream cut by the client is billed for the tokens it used. A job
-completed as "completed" with no successful call still costs the minimum charge
-(API.md: one credit per completed job).
+Billing (API.md, "Credits: how billing works"): job create reserves the minimum
+charge. In the consumption modes each call first grows the job's hold to the worst case
+of everything the job may have used so far (see jobs.services.calls), so concurrent
+calls can never spend more than the team has. Closing a job (`job_settle`) charges it
+for its successful calls, whatever status the client gives it (`completed` or
+`failed`), once: the job row is locked, and the ledger allows one deduction per job. A
+job with no successful call costs nothing and releases its hold. Failed provider calls
+are free; a stream cut by the client is billed for the tokens it used.
 """
 
 from __future__ import annotations
@@ -138,48 +138,32 @@ def _stale_calls_fail(job: Job, now: datetime) -> None:
     )
 
 
-def _usage_of(job: Job) -> tuple[int, Decimal]:
+def job_usage(job: Job) -> tuple[int, Decimal]:
     totals = job.calls.filter(status=CallStatus.SUCCEEDED).aggregate(
         tokens=Sum("total_tokens"), cost=Sum("client_cost_usd")
     )
     return totals["tokens"] or 0, totals["cost"] or Decimal(0)
 
 
-def _usage_and_running(job: Job) -> tuple[int, Decimal, int]:
-    """The job's successful usage and its count of calls in progress, in one query."""
+def _usage_and_running(job: Job) -> tuple[int, int, Decimal, int]:
+    """The job's successful calls, their usage and the count of calls in progress,
+    in one query."""
     succeeded = Q(status=CallStatus.SUCCEEDED)
     totals = job.calls.aggregate(
+        succeeded=Count("id", filter=succeeded),
         tokens=Sum("total_tokens", filter=succeeded),
         cost=Sum("client_cost_usd", filter=succeeded),
         running=Count("id", filter=Q(status=CallStatus.IN_PROGRESS)),
     )
-    return totals["tokens"] or 0, totals["cost"] or Decimal(0), totals["running"]
-
-
-def job_close(
-    *,
-    job: Job,
-    status: str,
-    metadata: dict[str, Any] | None = None,
-    error_message: str = "",
-    actor: str = "",
-) -> Job:
-    """Close an open job (the caller holds its row lock): charge it or release it.
-
-    Runs inside the caller's transaction, which any error here must end (the credit
-    writes take no savepoint of their own).
-    """
-    _job_settle(
-        job=job,
-        status=status,
-        metadata=metadata,
-        error_message=error_message,
-        actor=actor,
+    return (
+        totals["succeeded"],
+        totals["tokens"] or 0,
+        totals["cost"] or Decimal(0),
+        totals["running"],
     )
-    return job
 
 
-def _job_settle(
+def job_settle(
     *,
     job: Job,
     status: str,
@@ -187,16 +171,23 @@ def _job_settle(
     error_message: str = "",
     actor: str = "",
 ) -> LedgerEntry | None:
-    """job_close, answering the charge's entry (whose `account` is the account as
-    the charge left it), None when nothing was charged."""
+    """Close an open job (the caller holds its row lock) with `status`: charge it for
+    its successful calls, or release its hold when it has none. Answers the charge's
+    entry (whose `account` is the account as the charge left it), None when nothing
+    was charged.
+
+    Runs inside the caller's transaction, which any error here must end (the credit
+    writes take no savepoint of their own); a Conflict (calls still running) is
+    raised before anything is written.
+    """
     now = timezone.now()
     _stale_calls_fail(job, now)
-    tokens, client_cost, running = _usage_and_running(job)
+    succeeded, tokens, client_cost, running = _usage_and_running(job)
     if running:
         raise calls_in_progress()
     charged = 0
     entry = None
-    if status == JobStatus.COMPLETED:
+    if succeeded:
         credits = credits_for_job(
             team=job.team, total_tokens=tokens, client_cost=client_cost
         )
@@ -240,8 +231,9 @@ def job_complete(
     error_message: str = "",
     actor: str = "",
 ) -> Job:
-    """Complete or fail a job. A repeat with the same status returns the first result
-    and charges nothing more; the row lock makes concurrent completes wait their turn.
+    """Complete or fail a job, charged for its successful calls either way (see
+    job_settle). A repeat with the same status returns the first result and charges
+    nothing more; the row lock makes concurrent completes wait their turn.
     """
     if status not in (JobStatus.COMPLETED, JobStatus.FAILED):
         raise InvalidInput("status must be 'completed' or 'failed'")
@@ -260,13 +252,14 @@ def job_complete(
             if job.status == status:
                 return job
             raise JobClosed(f"Job is already {job.status}")
-        return job_close(
+        job_settle(
             job=job,
             status=status,
             metadata=metadata,
             error_message=error_message,
             actor=actor,
         )
+        return job
 
 
 def jobs_expire(*, older_than: timedelta, actor: str = "expire_jobs") -> dict[str, int]:
@@ -290,7 +283,7 @@ def jobs_expire(*, older_than: timedelta, actor: str = "expire_jobs") -> dict[st
                     continue
                 has_success = job.calls.filter(status=CallStatus.SUCCEEDED).exists()
                 status = JobStatus.COMPLETED if has_success else JobStatus.FAILED
-                job_close(
+                job_settle(
                     job=job,
                     status=status,
                     error_message="" if has_success else "Expired without calls",

@@ -173,18 +173,3 @@ def asgi_server(transactional_db) -> Iterator[str]:
     client can really hang up mid-stream)."""
     with asgi_served() as url:
         yield url
-
-
-@pytest.fixture(params=["sql", "orm"])
-def one_call_way(request, monkeypatch) -> str:
-    """Run a test on both implementations of one-call jobs: the SQL functions
-    (PostgreSQL) and the portable ORM code (the only one on SQLite)."""
-    from django.db import connection
-
-    from jobs import one_call
-
-    if request.param == "sql" and connection.vendor != "postgresql":
-        pytest.skip("the SQL functions exist on PostgreSQL only")
-    if request.param == "orm":
-        monkeypatch.setattr(one_call, "available", lambda: False)
-    return request.param

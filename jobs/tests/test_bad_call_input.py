@@ -138,7 +138,10 @@ def test_a_call_without_a_key_is_401_with_www_authenticate(anonymous_client, job
     )
     assert response.status_code == HTTPStatus.UNAUTHORIZED
     assert response["WWW-Authenticate"] == "Bearer"
-    assert response.json() == {"detail": "Invalid or missing API key"}
+    assert response.json() == {
+        "detail": "Invalid or missing API key",
+        "code": "invalid_api_key",
+    }
 
 
 def test_the_admin_key_is_not_a_team_key(admin_client_api, job_id):

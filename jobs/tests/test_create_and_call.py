@@ -2,15 +2,12 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-import pytest
-
 from jobs.models import Job, JobStatus
 from jobs.tests.conftest import account, call_body, ledger_snapshot, sse_events
 
 ONE_SHOT = {"team_id": "acme-corp", "job_type": "one_shot"}
 
 # Every test here runs on both implementations of one-call jobs.
-pytestmark = pytest.mark.usefixtures("one_call_way")
 
 
 def test_create_and_call_runs_a_whole_job_in_one_request(team_client, team, chat_alias):

@@ -44,7 +44,7 @@ def test_a_non_retryable_failure_does_not_fall_back(
     make_alias("rejected", "fake-fail-400", fallbacks=["chat"])
     before = fake_provider.request_count
     response = llm_call(team_client, job_id, model="rejected")
-    assert response.status_code == HTTPStatus.BAD_GATEWAY
+    assert response.status_code == HTTPStatus.BAD_REQUEST
     assert fake_provider.request_count == before + 1
 
 

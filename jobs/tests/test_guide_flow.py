@@ -38,7 +38,10 @@ def test_the_guides_wrong_example_gets_401(live_server, team):
         timeout=10,
     )
     assert response.status_code == 401
-    assert response.json() == {"detail": "Invalid or missing API key"}
+    assert response.json() == {
+        "detail": "Invalid or missing API key",
+        "code": "invalid_api_key",
+    }
 
 
 def test_a_whole_job_flow_works_with_requests(live_server, team_key, chat_alias):

@@ -2,7 +2,10 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
+import pytest
+
 from credits.models import EntryType, LedgerEntry
+from credits.services import team_budget_mode_set
 from jobs.tests.conftest import account, complete, ledger_snapshot, llm_call
 
 
@@ -37,20 +40,44 @@ def test_completing_twice_returns_the_same_result_and_charges_once(
     assert deductions.count() == 1
 
 
-def test_a_failed_job_releases_its_reservation_and_costs_nothing(
+def test_a_job_failed_by_its_client_after_a_successful_call_is_still_charged(
     team_client, team, job_id
 ):
     llm_call(team_client, job_id)
     body = complete(team_client, job_id, "failed").json()
+    assert body["status"] == "failed"
+    assert body["costs"]["credits_charged"] == 1
+    assert account(team).credits_used == 1
+    assert account(team).credits_reserved == 0
+
+
+@pytest.mark.parametrize(
+    ("mode", "rate"),
+    [("consumption_tokens", {"tokens_per_credit": 10}), ("consumption_usd", {})],
+)
+def test_a_failed_job_pays_for_its_calls_in_the_consumption_modes(
+    team_client, team, job_id, mode, rate
+):
+    team_budget_mode_set(team=team, budget_mode=mode, actor="tests", **rate)
+    call = llm_call(team_client, job_id, max_tokens=50).json()
+    body = complete(team_client, job_id, "failed").json()
+    if mode == "consumption_tokens":
+        tokens = call["metadata"]["tokens_used"]
+        assert body["costs"]["credits_charged"] == -(-tokens // 10)
+    else:
+        assert body["costs"]["credits_charged"] >= 1
+    assert account(team).credits_used == body["costs"]["credits_charged"]
+
+
+def test_a_failed_job_without_successful_calls_costs_nothing(team_client, team, job_id):
+    body = complete(team_client, job_id, "failed").json()
     assert body["costs"]["credits_charged"] == 0
     assert account(team).credits_remaining == 100
-    assert account(team).credits_used == 0
 
 
-def test_a_job_completed_without_calls_still_costs_one_credit(
-    team_client, team, job_id
-):
-    assert complete(team_client, job_id).json()["costs"]["credits_charged"] == 1
+def test_a_job_completed_without_calls_costs_nothing(team_client, team, job_id):
+    assert complete(team_client, job_id).json()["costs"]["credits_charged"] == 0
+    assert (account(team).credits_used, account(team).credits_reserved) == (0, 0)
 
 
 def test_a_call_on_a_completed_job_is_409(team_client, team, job_id, fake_provider):
@@ -68,6 +95,7 @@ def test_a_call_on_a_failed_job_is_409(team_client, job_id):
 
 
 def test_failing_a_completed_job_is_409(team_client, team, job_id):
+    llm_call(team_client, job_id)
     complete(team_client, job_id)
     response = complete(team_client, job_id, "failed")
     assert response.status_code == HTTPStatus.CONFLICT

@@ -31,7 +31,10 @@ def test_creating_a_job_reserves_the_minimum_charge(team_client, team):
 def test_a_request_without_a_key_is_401(anonymous_client, team):
     response = create(anonymous_client)
     assert response.status_code == HTTPStatus.UNAUTHORIZED
-    assert response.json() == {"detail": "Invalid or missing API key"}
+    assert response.json() == {
+        "detail": "Invalid or missing API key",
+        "code": "invalid_api_key",
+    }
 
 
 def test_another_teams_id_in_the_body_is_403(team_client, other_team):

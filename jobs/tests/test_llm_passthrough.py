@@ -1,4 +1,4 @@
-"""The pass-through path of jobs/llm.py: OpenAI-compatible routes skip litellm.
+"""The fast path (jobs/fastpath.py): OpenAI-compatible routes skip litellm.
 
 Each test drives the real code against the session's fake provider; the fake keeps
 every request (path, headers, body), so a test can tell which path sent it: only the
@@ -15,12 +15,13 @@ from typing import Any
 import litellm
 import pytest
 
-from jobs import llm
+from jobs import fastpath, gateway, pricing
 from jobs.models import LLMCall
+from jobs.routing import Route
 from jobs.tests.conftest import llm_call
 from saas_litellm.exceptions import ProviderError, ProviderTimeout
 
-HELLO = llm.CallParams(messages=[{"role": "user", "content": "hello there friend"}])
+HELLO = gateway.CallParams(messages=[{"role": "user", "content": "hello there friend"}])
 TOOLS = [
     {
         "type": "function",
@@ -39,21 +40,23 @@ SCHEMA = {
 }
 
 
-def route(provider: Any, model: str = "openai/fake-echo", **fields: Any) -> llm.Route:
+def route(provider: Any, model: str = "openai/fake-echo", **fields: Any) -> Route:
     fields.setdefault("api_base", provider.api_base)
     fields.setdefault("api_key", "sk-fake-provider-secret")
-    return llm.Route(alias="a", model=model, **fields)
+    return Route(alias="a", model=model, **fields)
 
 
-def run(params: llm.CallParams, *routes: llm.Route) -> llm.Completion:
-    return asyncio.run(llm.completion_run(routes=list(routes), params=params))
+def run(params: gateway.CallParams, *routes: Route) -> gateway.Completion:
+    return asyncio.run(gateway.completion_run(routes=list(routes), params=params))
 
 
 def streamed(
-    params: llm.CallParams, *routes: llm.Route
-) -> tuple[list[dict[str, Any]], llm.Completion]:
-    async def read() -> tuple[list[dict[str, Any]], llm.Completion]:
-        stream = await llm.completion_stream_open(routes=list(routes), params=params)
+    params: gateway.CallParams, *routes: Route
+) -> tuple[list[dict[str, Any]], gateway.Completion]:
+    async def read() -> tuple[list[dict[str, Any]], gateway.Completion]:
+        stream = await gateway.completion_stream_open(
+            routes=list(routes), params=params
+        )
         try:
             frames = [frame async for frame in stream.frames()]
         finally:
@@ -75,7 +78,7 @@ def without_ids(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_an_openai_route_with_an_api_base_and_a_key_is_passed_through(fake_provider):
-    assert llm.route_is_passthrough(route(fake_provider))
+    assert fastpath.route_is_passthrough(route(fake_provider))
 
 
 @pytest.mark.parametrize(
@@ -89,10 +92,11 @@ def test_an_openai_route_with_an_api_base_and_a_key_is_passed_through(fake_provi
         {"model": "azure/gpt-4o"},
         {"model": "openai/o3-mini"},
         {"model": "openai/gpt-5-mini"},
+        {"model": "custom_openai/fake-echo"},
     ],
 )
 def test_other_routes_stay_on_litellm(fake_provider, fields):
-    assert not llm.route_is_passthrough(route(fake_provider, **fields))
+    assert not fastpath.route_is_passthrough(route(fake_provider, **fields))
 
 
 def test_a_completion_goes_to_the_provider_without_litellm(fake_provider):
@@ -103,7 +107,7 @@ def test_a_completion_goes_to_the_provider_without_litellm(fake_provider):
     assert fake_provider.request_count == before + 1
     request = last_request(fake_provider)
     assert request["path"] == "/v1/chat/completions"
-    assert request["headers"]["user-agent"] == llm.PASSTHROUGH_USER_AGENT
+    assert request["headers"]["user-agent"] == fastpath.PASSTHROUGH_USER_AGENT
     assert request["headers"]["authorization"] == "Bearer sk-fake-provider-secret"
     assert request["body"] == {
         "model": "fake-echo",
@@ -114,7 +118,7 @@ def test_a_completion_goes_to_the_provider_without_litellm(fake_provider):
 def test_a_stream_asks_for_usage_and_is_passed_through(fake_provider):
     frames, completion = streamed(HELLO, route(fake_provider))
     request = last_request(fake_provider)
-    assert request["headers"]["user-agent"] == llm.PASSTHROUGH_USER_AGENT
+    assert request["headers"]["user-agent"] == fastpath.PASSTHROUGH_USER_AGENT
     assert request["body"]["stream"] is True
     assert request["body"]["stream_options"] == {"include_usage": True}
     assert "".join(f["choices"][0]["delta"].get("content", "") for f in frames) == (
@@ -130,7 +134,7 @@ def test_an_api_call_on_an_openai_alias_takes_the_pass_through(
     assert response.status_code == HTTPStatus.OK
     assert response.json()["response"]["content"] == "Echo: hello world"
     assert last_request(fake_provider)["headers"]["user-agent"] == (
-        llm.PASSTHROUGH_USER_AGENT
+        fastpath.PASSTHROUGH_USER_AGENT
     )
 
 
@@ -149,11 +153,13 @@ def test_a_non_openai_provider_is_still_called_through_litellm(fake_provider):
     assert fake_provider.request_count == before + 1
     request = last_request(fake_provider)
     assert request["path"] not in ("/v1/chat/completions", "/chat/completions")
-    assert request["headers"].get("user-agent") != llm.PASSTHROUGH_USER_AGENT
+    assert request["headers"].get("user-agent") != fastpath.PASSTHROUGH_USER_AGENT
 
 
 def test_tool_calls_come_back_through_the_pass_through(fake_provider):
-    params = llm.CallParams(messages=HELLO.messages, tools=TOOLS, tool_choice="auto")
+    params = gateway.CallParams(
+        messages=HELLO.messages, tools=TOOLS, tool_choice="auto"
+    )
     completion = run(params, route(fake_provider))
     assert last_request(fake_provider)["body"]["tools"] == TOOLS
     assert completion.finish_reason == "tool_calls"
@@ -171,7 +177,7 @@ def test_tool_calls_come_back_through_the_pass_through(fake_provider):
 
 
 def test_streamed_tool_calls_are_gathered_like_litellms(fake_provider):
-    params = llm.CallParams(messages=HELLO.messages, tools=TOOLS)
+    params = gateway.CallParams(messages=HELLO.messages, tools=TOOLS)
     fast_frames, fast = streamed(params, route(fake_provider))
     # o3-mini is kept on litellm; the fake provider answers it like fake-echo.
     slow_frames, slow = streamed(params, route(fake_provider, model="openai/o3-mini"))
@@ -185,7 +191,7 @@ def test_a_text_stream_yields_the_same_frames_as_litellm(fake_provider):
     fast_frames, fast = streamed(HELLO, route(fake_provider))
     slow_frames, slow = streamed(HELLO, route(fake_provider, model="openai/o3-mini"))
     assert last_request(fake_provider)["headers"]["user-agent"] != (
-        llm.PASSTHROUGH_USER_AGENT
+        fastpath.PASSTHROUGH_USER_AGENT
     )
     assert without_ids(fast_frames) == without_ids(slow_frames)
     assert (fast.content, fast.finish_reason) == (slow.content, slow.finish_reason)
@@ -196,7 +202,7 @@ def test_a_text_stream_yields_the_same_frames_as_litellm(fake_provider):
 
 
 def test_a_json_response_format_is_sent_and_answered(fake_provider):
-    params = llm.CallParams(messages=HELLO.messages, response_format=SCHEMA)
+    params = gateway.CallParams(messages=HELLO.messages, response_format=SCHEMA)
     completion = run(params, route(fake_provider))
     assert last_request(fake_provider)["body"]["response_format"] == SCHEMA
     assert completion.content == '{"city": "hello there friend"}'
@@ -221,7 +227,7 @@ def test_usage_and_cost_equal_what_litellm_computes_for_the_same_call(fake_provi
     )
     expected = Decimal(str(prompt_cost)) + Decimal(str(completion_cost))
     assert expected > 0
-    assert completion.provider_cost_usd == expected
+    assert pricing.completion_cost_usd(completion) == expected
 
 
 def test_a_streams_usage_and_cost_equal_litellms(fake_provider):
@@ -244,12 +250,12 @@ def test_a_streams_usage_and_cost_equal_litellms(fake_provider):
         usage.prompt_tokens,
         usage.completion_tokens,
     )
-    assert fast.provider_cost_usd == llm.call_cost_usd(
+    assert pricing.completion_cost_usd(fast) == pricing.call_cost_usd(
         route=priced,
         prompt_tokens=usage.prompt_tokens,
         completion_tokens=usage.completion_tokens,
     )
-    assert fast.provider_cost_usd > 0
+    assert pricing.completion_cost_usd(fast) > 0
 
 
 @pytest.mark.parametrize(
@@ -297,13 +303,13 @@ def test_a_bad_request_does_not_fall_back(fake_provider):
 def test_a_stream_broken_mid_way_fails_as_litellms_did(fake_provider):
     async def read() -> tuple[list[dict[str, Any]], Exception]:
         broken = route(fake_provider, model="openai/fake-break-stream")
-        stream = await llm.completion_stream_open(routes=[broken], params=HELLO)
+        stream = await gateway.completion_stream_open(routes=[broken], params=HELLO)
         frames: list[dict[str, Any]] = []
         try:
             async for frame in stream.frames():
                 frames.append(frame)
         except Exception as exc:
-            return frames, llm.stream_failure(exc, broken)
+            return frames, gateway.stream_failure(exc, broken)
         finally:
             await stream.close()
         raise AssertionError("the stream did not break")
@@ -328,7 +334,7 @@ def test_an_api_stream_through_the_pass_through_is_recorded_with_its_usage(
     )
     assert response.status_code == HTTPStatus.OK
     assert last_request(fake_provider)["headers"]["user-agent"] == (
-        llm.PASSTHROUGH_USER_AGENT
+        fastpath.PASSTHROUGH_USER_AGENT
     )
     call = LLMCall.objects.get()
     assert (call.prompt_tokens, call.completion_tokens) == (1, 2)
@@ -339,7 +345,7 @@ def test_a_stream_that_stalls_mid_way_times_out(fake_provider):
     fake_provider.state.behaviour.chunk_delay = 1.3
 
     async def read() -> tuple[int, ProviderError]:
-        stream = await llm.completion_stream_open(
+        stream = await gateway.completion_stream_open(
             routes=[route(fake_provider)], params=HELLO
         )
         frames = 0
@@ -347,7 +353,7 @@ def test_a_stream_that_stalls_mid_way_times_out(fake_provider):
             async for _ in stream.frames():
                 frames += 1
         except Exception as exc:
-            return frames, llm.stream_failure(exc, stream.route)
+            return frames, gateway.stream_failure(exc, stream.route)
         finally:
             await stream.close()
         raise AssertionError("the stream did not time out")
@@ -356,3 +362,160 @@ def test_a_stream_that_stalls_mid_way_times_out(fake_provider):
     assert frames == 1
     assert isinstance(failure, ProviderTimeout)
     assert failure.internal == "TimeoutError (alias a)"
+
+
+# --- Provider faults: the same outcome on both paths ----------------------------------
+# `custom_openai/<behaviour>` is litellm's own OpenAI handler, on the fake provider's
+# behaviour named like the fast path's `openai/<behaviour>`.
+
+FAULTS = [
+    "fake-echo",
+    "fake-no-usage",
+    "fake-usage-huge",
+    "fake-usage-negative",
+    "fake-usage-string",
+    "fake-bad-chunks",
+    "fake-bad-first-chunk",
+    "fake-empty",
+    "fake-filtered",
+]
+
+
+def both_paths(provider: Any, behaviour: str) -> tuple[Route, Route]:
+    fast = route(provider, model=f"openai/{behaviour}")
+    slow = route(provider, model=f"custom_openai/{behaviour}")
+    assert fastpath.route_is_passthrough(fast)
+    assert not fastpath.route_is_passthrough(slow)
+    return fast, slow
+
+
+def outcome(completion: gateway.Completion) -> tuple[Any, ...]:
+    return (
+        completion.content,
+        completion.finish_reason,
+        completion.tool_calls,
+        completion.prompt_tokens,
+        completion.completion_tokens,
+        completion.usage_reported,
+    )
+
+
+def run_outcome(params: gateway.CallParams, *routes: Route) -> tuple[Any, ...]:
+    try:
+        return outcome(run(params, *routes))
+    except ProviderError as failed:
+        return type(failed).__name__, failed.internal
+
+
+def stream_outcome(
+    params: gateway.CallParams, *routes: Route
+) -> tuple[list[dict[str, Any]], tuple[Any, ...]]:
+    """The frames and the completion, or the failure and the frames before it."""
+
+    async def read() -> tuple[list[dict[str, Any]], tuple[Any, ...]]:
+        try:
+            stream = await gateway.completion_stream_open(
+                routes=list(routes), params=params
+            )
+        except ProviderError as failed:
+            return [], ("at open", type(failed).__name__, failed.internal)
+        frames: list[dict[str, Any]] = []
+        try:
+            async for frame in stream.frames():
+                frames.append(frame)
+        except Exception as exc:
+            failure = gateway.stream_failure(exc, stream.route)
+            return frames, ("mid-stream", type(failure).__name__, failure.internal)
+        finally:
+            await stream.close()
+        return frames, outcome(stream.completion())
+
+    frames, result = asyncio.run(read())
+    return without_ids(frames), result
+
+
+@pytest.mark.filterwarnings("ignore:Pydantic serializer warnings")
+@pytest.mark.parametrize("behaviour", FAULTS)
+def test_a_provider_fault_has_litellms_outcome(fake_provider, behaviour):
+    fast, slow = both_paths(fake_provider, behaviour)
+    assert run_outcome(HELLO, fast) == run_outcome(HELLO, slow)
+
+
+@pytest.mark.filterwarnings("ignore:Pydantic serializer warnings")
+@pytest.mark.parametrize("behaviour", FAULTS)
+def test_a_streamed_provider_fault_has_litellms_frames_and_outcome(
+    fake_provider, behaviour
+):
+    fast, slow = both_paths(fake_provider, behaviour)
+    assert stream_outcome(HELLO, fast) == stream_outcome(HELLO, slow)
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "expected"),
+    [
+        ("fake-echo", (5, 4, True)),
+        ("fake-no-usage", (0, 0, False)),
+        ("fake-usage-huge", (5_000_000_000, 4, True)),
+        ("fake-usage-negative", (0, 0, False)),
+    ],
+)
+def test_usage_is_read_alike_streamed_or_not(fake_provider, behaviour, expected):
+    for path in both_paths(fake_provider, behaviour):
+        assert run_outcome(HELLO, path)[3:] == expected
+        assert stream_outcome(HELLO, path)[1][3:] == expected
+
+
+@pytest.mark.filterwarnings("ignore:Pydantic serializer warnings")
+@pytest.mark.parametrize(
+    ("behaviour", "failure"),
+    [
+        ("fake-usage-string", "InternalServerError status=500 (alias a)"),
+        ("fake-bad-chunks", "InternalServerError status=500 (alias a)"),
+        ("fake-empty", "InternalServerError status=500 (alias a)"),
+    ],
+)
+def test_an_unreadable_answer_is_litellms_500(fake_provider, behaviour, failure):
+    for path in both_paths(fake_provider, behaviour):
+        assert run_outcome(HELLO, path) == ("ProviderError", failure)
+
+
+@pytest.mark.filterwarnings("ignore:Pydantic serializer warnings")
+@pytest.mark.parametrize(
+    ("behaviour", "where"),
+    [
+        ("fake-bad-first-chunk", "at open"),
+        ("fake-empty", "at open"),
+        ("fake-bad-chunks", "mid-stream"),
+        ("fake-usage-string", "mid-stream"),
+    ],
+)
+def test_a_malformed_stream_is_litellms_mid_stream_500(fake_provider, behaviour, where):
+    for path in both_paths(fake_provider, behaviour):
+        failure = (
+            where,
+            "ProviderError",
+            "MidStreamFallbackError status=500 (alias a)",
+        )
+        assert stream_outcome(HELLO, path)[1] == failure
+
+
+def test_a_malformed_answer_falls_back_on_both_paths(fake_provider):
+    for path in both_paths(fake_provider, "fake-bad-chunks"):
+        completion = run_outcome(HELLO, path, route(fake_provider))
+        assert completion[0] == "Echo: hello there friend"
+    for path in both_paths(fake_provider, "fake-bad-first-chunk"):
+        _, completion = stream_outcome(HELLO, path, route(fake_provider))
+        assert completion[0] == "Echo: hello there friend"
+
+
+def test_a_request_the_provider_refuses_is_rejected_alike(fake_provider):
+    params = gateway.CallParams(
+        messages=HELLO.messages,
+        tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}],
+    )
+    rejected = ("ProviderRejected", "BadRequestError status=400 (alias a)")
+    for path in both_paths(fake_provider, "fake-strict"):
+        before = fake_provider.request_count
+        assert run_outcome(params, path, route(fake_provider)) == rejected
+        assert stream_outcome(params, path, route(fake_provider))[1][1:] == rejected
+        assert fake_provider.request_count == before + 2

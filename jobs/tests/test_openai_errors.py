@@ -84,7 +84,7 @@ def test_a_call_the_team_cannot_cover_is_permission_denied(client, team):
     error = refused(client, openai.PermissionDeniedError, max_tokens=500)
     assert error.code == "insufficient_credits"
     assert error.body["message"] == "Team suspended or insufficient credits"
-    assert Job.objects.get().status == JobStatus.FAILED
+    assert not Job.objects.exists()
     assert ledger_snapshot(team) == before
 
 

@@ -14,7 +14,7 @@ PROVIDER_ERROR = {"detail": "LLM call failed", "code": "provider_error"}
 
 
 @pytest.mark.parametrize(
-    "behaviour", ["fake-fail-429", "fake-fail-500", "fake-fail-401", "fake-fail-400"]
+    "behaviour", ["fake-fail-429", "fake-fail-500", "fake-fail-401"]
 )
 def test_a_provider_error_is_a_502_without_provider_detail(
     team_client, job_id, make_alias, behaviour
@@ -27,6 +27,17 @@ def test_a_provider_error_is_a_502_without_provider_detail(
     assert call.status == CallStatus.FAILED
     assert "sk-" not in call.error
     assert "(fake)" not in call.error
+
+
+def test_a_request_the_provider_rejects_is_the_clients_400_without_its_message(
+    team_client, job_id, make_alias
+):
+    make_alias("bad", "fake-fail-400")
+    response = llm_call(team_client, job_id, model="bad")
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["code"] == "provider_rejected_request"
+    assert "(fake)" not in response.json()["detail"]
+    assert LLMCall.objects.get().status == CallStatus.FAILED
 
 
 def test_a_provider_timeout_is_a_504(team_client, job_id, make_alias):
@@ -44,8 +55,8 @@ def test_a_failed_call_is_not_billed(team_client, team, job_id, make_alias):
     make_alias("bad", "fake-fail-500")
     llm_call(team_client, job_id, model="bad", max_tokens=5)
     assert LLMCall.objects.get().total_tokens == 0
-    assert complete(team_client, job_id).json()["costs"]["credits_charged"] == 1
-    assert account(team).credits_used == 1
+    assert complete(team_client, job_id).json()["costs"]["credits_charged"] == 0
+    assert account(team).credits_used == 0
 
 
 def test_a_failed_call_appears_with_a_generic_error(team_client, job_id, make_alias):

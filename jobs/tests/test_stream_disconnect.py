@@ -91,7 +91,7 @@ def test_frames_never_read_are_still_closed_when_the_response_is_dropped():
 
     from django.core.handlers.asgi import ASGIRequest
 
-    from jobs.api import event_stream
+    from jobs.pipeline import event_stream
 
     closed = []
 

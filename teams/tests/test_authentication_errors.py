@@ -13,8 +13,8 @@ from teams.services import virtual_key_create, virtual_key_revoke
 
 pytestmark = pytest.mark.django_db
 
-TEAM_401 = {"detail": "Invalid or missing API key"}
-ADMIN_401 = {"detail": "Invalid or missing admin key"}
+TEAM_401 = {"detail": "Invalid or missing API key", "code": "invalid_api_key"}
+ADMIN_401 = {"detail": "Invalid or missing admin key", "code": "invalid_admin_key"}
 CURRENT_ADMIN_KEY = "current-admin-key-" + "a" * 32
 NEXT_ADMIN_KEY = "next-admin-key-" + "b" * 32
 

@@ -79,7 +79,10 @@ def test_keys_of_an_unknown_team_are_404(admin_client_api, db):
 def test_a_team_key_cannot_create_keys(team_client, team):
     response = team_client.post("/api/teams/acme-corp/keys", {}, format="json")
     assert response.status_code == HTTPStatus.UNAUTHORIZED
-    assert response.json() == {"detail": "Invalid or missing admin key"}
+    assert response.json() == {
+        "detail": "Invalid or missing admin key",
+        "code": "invalid_admin_key",
+    }
     assert team.keys.count() == 1
 
 

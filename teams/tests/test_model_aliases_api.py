@@ -152,4 +152,7 @@ def test_the_operator_lists_every_alias_with_its_details(admin_client_api, db):
 def test_a_team_key_cannot_create_aliases(team_client, gpt_group):
     response = create(team_client)
     assert response.status_code == HTTPStatus.UNAUTHORIZED
-    assert response.json() == {"detail": "Invalid or missing admin key"}
+    assert response.json() == {
+        "detail": "Invalid or missing admin key",
+        "code": "invalid_admin_key",
+    }

@@ -73,4 +73,7 @@ def test_teams_of_an_unknown_organization_are_404(admin_client_api, db):
 def test_a_team_key_cannot_manage_organizations(team_client):
     response = team_client.get("/api/organizations")
     assert response.status_code == HTTPStatus.UNAUTHORIZED
-    assert response.json() == {"detail": "Invalid or missing admin key"}
+    assert response.json() == {
+        "detail": "Invalid or missing admin key",
+        "code": "invalid_admin_key",
+    }

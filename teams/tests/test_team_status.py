@@ -47,7 +47,10 @@ def test_an_unknown_team_is_404(admin_client_api, db):
 def test_a_team_cannot_suspend_itself(team_client):
     response = team_client.put("/api/teams/acme-corp/suspend")
     assert response.status_code == HTTPStatus.UNAUTHORIZED
-    assert response.json() == {"detail": "Invalid or missing admin key"}
+    assert response.json() == {
+        "detail": "Invalid or missing admin key",
+        "code": "invalid_admin_key",
+    }
     assert Team.objects.get(team_id="acme-corp").status == "active"
 
 

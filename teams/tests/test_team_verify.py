@@ -43,7 +43,10 @@ def test_verify_records_last_use(team_client, issued_team_key):
 def test_verify_refuses_the_admin_key(admin_client_api):
     response = admin_client_api.get("/api/teams/verify")
     assert response.status_code == HTTPStatus.UNAUTHORIZED
-    assert response.json() == {"detail": "Invalid or missing API key"}
+    assert response.json() == {
+        "detail": "Invalid or missing API key",
+        "code": "invalid_api_key",
+    }
 
 
 def test_verify_works_for_a_suspended_team(team_client, team, admin_client_api):

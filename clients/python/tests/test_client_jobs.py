@@ -66,9 +66,10 @@ async def test_completing_a_job_returns_its_costs_and_calls(client_args, chat_al
     assert completion.calls[0].purpose == "greet"
 
 
-async def test_completing_twice_returns_the_same_result(client_args):
+async def test_completing_twice_returns_the_same_result(client_args, chat_alias):
     async with SaasLiteLLMClient(**client_args) as client:
         job = await client.create_job("summary")
+        await client.chat(job.job_id, chat_alias, [{"role": "user", "content": "hi"}])
         first = await client.complete_job(job.job_id)
         second = await client.complete_job(job.job_id)
         balance = await client.get_balance()

@@ -1,0 +1,531 @@
+"""The litellm gateway: every provider call goes through here.
+
+`completion_run` and `completion_stream_open` try a request's routes in order (see
+`jobs.routing`), moving on only when a provider fails with a retryable error (429, 5xx,
+timeout, connection error). OpenAI-compatible routes take the fast path
+(`jobs.fastpath`), everything else litellm. Failures come back as ProviderError /
+ProviderTimeout / ProviderRejected, whose client-facing detail never carries the
+provider's message; `internal` holds a sanitized description (exception class, status,
+route) for the LLMCall row.
+
+A Completion carries the usage the provider reported, or none (`usage_reported` is
+False): estimating it is `jobs.pricing`'s work, as is every price.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+# litellm must never fetch its price table (or tokenizers) from the network.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
+os.environ.setdefault("LITELLM_TELEMETRY", "False")
+
+import litellm
+import openai
+from django.conf import settings
+from litellm import exceptions as litellm_errors
+
+from jobs import fastpath
+from jobs.routing import Route
+from saas_litellm.exceptions import (
+    ProviderError,
+    ProviderRejected,
+    ProviderTimeout,
+)
+
+litellm.telemetry = False
+litellm.suppress_debug_info = True
+# Parameters a provider does not support are dropped rather than failing the call:
+# the team asked for an alias, not for a provider's quirks.
+litellm.drop_params = True
+litellm.success_callback = []
+litellm.failure_callback = []
+litellm.callbacks = []
+
+logger = logging.getLogger(__name__)
+
+RETRYABLE_STATUS = {408, 409, 425, 429}
+_COUNT_TEXT = re.compile(r"\s*[+-]?\d+\s*")
+
+
+@dataclass(frozen=True)
+class CallParams:
+    """What the team asked for, already validated."""
+
+    messages: list[dict[str, Any]]
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: str | list[str] | None = None
+    response_format: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+
+    def provider_kwargs(self) -> dict[str, Any]:
+        names = (
+            "max_tokens",
+            "temperature",
+            "top_p",
+            "stop",
+            "response_format",
+            "tools",
+            "tool_choice",
+        )
+        kwargs = {name: getattr(self, name) for name in names}
+        return {name: value for name, value in kwargs.items() if value is not None}
+
+
+@dataclass
+class Completion:
+    """The outcome of a successful call. Without `usage_reported` the provider sent no
+    usage and the token counts are 0 until `jobs.pricing.usage_settle` fills them."""
+
+    route: Route
+    content: str | None = None
+    finish_reason: str = ""
+    tool_calls: list[dict[str, Any]] | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    usage_reported: bool = False
+    usage_estimated: bool = False
+    latency_ms: int = 0
+    # The same wait as latency_ms, unrounded (the /v1 overhead header subtracts it).
+    provider_seconds: float = 0.0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+def _token_count(value: Any) -> int | None:
+    """One usage figure, read as litellm reads it (pydantic's lax int): missing is 0,
+    a whole float or a string of digits is that number. Anything else is not a
+    count at all: litellm fails such an answer before we could see it, so it is a
+    ValueError here (the answer is malformed) on the fast path too. A count that
+    cannot be true (negative, or beyond 2**62) is None: not to be billed on."""
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        return None
+    whole = isinstance(value, float) and value.is_integer()
+    digits = isinstance(value, str) and _COUNT_TEXT.fullmatch(value)
+    if not (isinstance(value, int) or whole or digits):
+        raise ValueError(f"a usage count of type {type(value).__name__}")
+    count = int(value)
+    return count if 0 <= count <= 2**62 else None
+
+
+def _usage_counts(usage: Any) -> tuple[int, int] | None:
+    """The provider's (prompt, completion) tokens, or None when it reported none to
+    bill on (then `jobs.pricing` estimates them). Every request has a prompt, so 0
+    prompt tokens is no count: it is also what litellm reports (0/0) when the
+    provider sent no usage. Raises ValueError for a usage that is not one."""
+    if usage is None:
+        return None
+    if not isinstance(usage, dict):
+        raise ValueError(f"a usage of type {type(usage).__name__}")
+    prompt = _token_count(usage.get("prompt_tokens"))
+    output = _token_count(usage.get("completion_tokens"))
+    if not prompt or output is None:
+        return None
+    return prompt, output
+
+
+def _usage_set(completion: Completion, counts: tuple[int, int] | None) -> None:
+    if counts is not None:
+        completion.prompt_tokens, completion.completion_tokens = counts
+        completion.usage_reported = True
+
+
+# --- Errors -----------------------------------------------------------------------
+
+
+def _is_retryable(exc: Exception) -> bool:
+    if isinstance(exc, asyncio.TimeoutError | litellm_errors.Timeout):
+        return True
+    if isinstance(exc, litellm_errors.APIConnectionError | openai.APIConnectionError):
+        return True
+    status = getattr(exc, "status_code", None)
+    return isinstance(status, int) and (status >= 500 or status in RETRYABLE_STATUS)
+
+
+def _is_timeout(exc: Exception) -> bool:
+    return isinstance(exc, asyncio.TimeoutError | litellm_errors.Timeout)
+
+
+def _is_rejection(exc: Exception) -> bool:
+    """The provider refused the request itself (400/422): the client's fault."""
+    return isinstance(exc, litellm_errors.BadRequestError) or getattr(
+        exc, "status_code", None
+    ) in (400, 422)
+
+
+def _sanitized(exc: Exception, route: Route) -> str:
+    """Class name and status only: provider messages may echo keys or model names."""
+    status = getattr(exc, "status_code", None)
+    described = type(exc).__name__ + (f" status={status}" if status else "")
+    return f"{described} (alias {route.alias})"
+
+
+def _failure(exc: Exception, route: Route, tried: list[str]) -> ProviderError:
+    if _is_timeout(exc):
+        error: ProviderError = ProviderTimeout()
+    elif _is_rejection(exc):
+        error = ProviderRejected()
+    else:
+        error = ProviderError()
+    error.internal = "; ".join([*tried, _sanitized(exc, route)])
+    return error
+
+
+def stream_failure(exc: Exception, route: Route) -> ProviderError:
+    """The error to record when a stream breaks after its first byte."""
+    return _failure(exc, route, [])
+
+
+# --- Non-streamed -----------------------------------------------------------------
+
+
+def _request_kwargs(
+    route: Route, params: CallParams, *, stream: bool
+) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "model": route.model,
+        "messages": params.messages,
+        "timeout": settings.LLM_TIMEOUT_SECONDS,
+        "num_retries": 0,
+        "max_retries": 0,
+        **params.provider_kwargs(),
+    }
+    if route.api_key:
+        kwargs["api_key"] = route.api_key
+    if route.api_base:
+        kwargs["api_base"] = route.api_base
+    if route.mock_response:
+        kwargs["mock_response"] = route.mock_response
+    if stream:
+        kwargs["stream"] = True
+        kwargs["stream_options"] = {"include_usage": True}
+    return kwargs
+
+
+def _request_body(params: CallParams, *, stream: bool) -> dict[str, Any]:
+    """The OpenAI request body of the fast path (model set by it)."""
+    body: dict[str, Any] = {"messages": params.messages, **params.provider_kwargs()}
+    if stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    return body
+
+
+def _tool_calls_of(message: dict[str, Any]) -> list[dict[str, Any]] | None:
+    calls = [
+        {
+            "id": call["id"],
+            "type": "function",
+            "function": {
+                "name": call["function"]["name"],
+                "arguments": call["function"]["arguments"],
+            },
+        }
+        for call in message.get("tool_calls") or []
+    ]
+    return calls or None
+
+
+def _completion_of(body: dict[str, Any], route: Route, started: float) -> Completion:
+    """A chat completion body (the provider's JSON, or litellm's response dumped).
+    One that cannot be read is litellm's 500 for it, on either path: another route
+    may do better."""
+    try:
+        choice = body["choices"][0]
+        message = choice.get("message") or {}
+        waited = time.monotonic() - started
+        completion = Completion(
+            route=route,
+            content=message.get("content"),
+            finish_reason=choice.get("finish_reason") or "",
+            tool_calls=_tool_calls_of(message),
+            latency_ms=int(waited * 1000),
+            provider_seconds=waited,
+        )
+        _usage_set(completion, _usage_counts(body.get("usage")))
+    except (LookupError, TypeError, ValueError, AttributeError):
+        raise fastpath.answer_malformed(route) from None
+    return completion
+
+
+async def _body_of(route: Route, params: CallParams) -> dict[str, Any]:
+    if fastpath.route_is_passthrough(route):
+        response = await fastpath.send(
+            route, _request_body(params, stream=False), stream=False
+        )
+        return fastpath.json_of(response, route)
+    response = await litellm.acompletion(**_request_kwargs(route, params, stream=False))
+    return response.model_dump()
+
+
+async def completion_run(*, routes: list[Route], params: CallParams) -> Completion:
+    """One non-streamed completion, through the fallbacks when a provider fails."""
+    tried: list[str] = []
+    started = time.monotonic()
+    for position, route in enumerate(routes):
+        try:
+            body = await asyncio.wait_for(
+                _body_of(route, params), timeout=settings.LLM_TIMEOUT_SECONDS + 1
+            )
+            return _completion_of(body, route, started)
+        except Exception as exc:
+            last = position == len(routes) - 1
+            if last or not _is_retryable(exc):
+                raise _failure(exc, route, tried) from None
+            tried.append(_sanitized(exc, route))
+    raise ProviderError()  # pragma: no cover - routes is never empty
+
+
+# --- Streamed ---------------------------------------------------------------------
+
+
+def _without_none(value: Any) -> Any:
+    """What pydantic's `model_dump(exclude_none=True)` leaves of a parsed chunk."""
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_none(item) for item in value]
+    return value
+
+
+@dataclass
+class Stream:
+    """An open provider stream: chunks as the provider sends them, usage at the end.
+
+    `open()` reads the stream's head: its chunks up to the first that carries part
+    of the answer (text, a tool call or any other delta, or usage), so that a
+    stream with no answer in it fails before the first byte, as one whose first
+    chunk is malformed does. `frames()` yields OpenAI chunk dicts with `model` set
+    to the alias; afterwards `completion()` holds the text, tool calls and the
+    provider's usage if it sent any. Chunks are litellm's objects, or on the fast
+    path the provider's JSON.
+
+    A stream is malformed (litellm's error for it on both paths: a 500, so before
+    the first byte another route may answer) when a chunk cannot be read, when it
+    ends without a finish_reason (litellm's own rule for OpenAI streams), or when
+    it ends having carried no answer: litellm makes up a finish_reason "stop" for a
+    provider that sent nothing but [DONE]. An empty answer that says so (a
+    finish_reason such as content_filter, and the provider's usage) is not
+    malformed.
+    """
+
+    route: Route
+    params: CallParams
+    response: Any
+    started: float
+    text: list[str] = field(default_factory=list)
+    usage: tuple[int, int] | None = None
+    finish_reason: str = ""
+    tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
+    answered: bool = False
+    _head: list[dict[str, Any]] = field(default_factory=list, init=False)
+    _chunks: Any = field(default=None, init=False)
+    _ended: bool = field(default=False, init=False)
+
+    def _frame(self, chunk: Any) -> dict[str, Any] | None:
+        if isinstance(chunk, dict):
+            data = _without_none(chunk)
+            usage = data.pop("usage", None)
+        else:
+            data = chunk.model_dump(exclude_none=True)
+            usage = data.pop("usage", None)
+            if usage is not None and not self._usage_is_the_providers():
+                usage = None
+        counts = _usage_counts(usage)
+        if counts is not None:
+            self.usage = counts
+            self.answered = True
+        for choice in data.get("choices", []):
+            delta = choice.get("delta") or {}
+            for name in ("provider_specific_fields", "function_call"):
+                delta.pop(name, None)
+            if any(value for name, value in delta.items() if name != "role"):
+                self.answered = True
+            if delta.get("content"):
+                self.text.append(delta["content"])
+            for call in delta.get("tool_calls") or []:
+                self._tool_call_add(call)
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+        data.pop("provider_specific_fields", None)
+        data.pop("system_fingerprint", None)
+        if not data.get("choices"):
+            return None
+        data["model"] = self.route.alias
+        return data
+
+    def _usage_is_the_providers(self) -> bool:
+        """Whether the usage on a litellm chunk is the provider's. litellm ends a
+        stream asked for usage with a usage chunk of its own making: the
+        provider's figures or, when the provider sent none, its tokenizer's count
+        (litellm_core_utils/streaming_chunk_builder_utils.py, `calculate_usage`),
+        which is no usage to bill on. Its stream wrapper keeps the provider's
+        usage chunks in `chunks` (`_record_and_strip_usage_chunk`) until the end.
+        A mock answer has no provider: litellm's count is all there is.
+        jobs/tests/test_llm_passthrough.py pins this to the fast path's reading."""
+        if self.route.mock_response:
+            return True
+        chunks = getattr(self.response, "chunks", None)
+        if not isinstance(chunks, list):
+            return True  # a wrapper this code does not know: take its word
+        return any(getattr(chunk, "usage", None) is not None for chunk in chunks)
+
+    def _tool_call_add(self, call: dict[str, Any]) -> None:
+        index = call.get("index", 0)
+        current = self.tool_calls.setdefault(
+            index,
+            {"id": "", "type": "function", "function": {"name": "", "arguments": ""}},
+        )
+        current["id"] = call.get("id") or current["id"]
+        function = call.get("function") or {}
+        current["function"]["name"] += function.get("name") or ""
+        current["function"]["arguments"] += function.get("arguments") or ""
+
+    async def _read(self) -> bool:
+        """Read the next chunk into the head; False (checked) at the stream's end."""
+        chunk = await _next_chunk(self._chunks)
+        if chunk is None:
+            self._ended = True
+            if not self.finish_reason:
+                raise fastpath.stream_broken(self.route, "no finish_reason")
+            if not self.answered:
+                raise fastpath.stream_broken(self.route, "no answer")
+            return False
+        try:
+            frame = self._frame(chunk)
+        except (LookupError, TypeError, ValueError, AttributeError):
+            raise fastpath.stream_broken(self.route, "unreadable chunk") from None
+        if frame is not None:
+            self._head.append(frame)
+        return True
+
+    async def open(self) -> None:
+        """Read the head (see the class): a malformed stream raises here."""
+        self._chunks = self.response.__aiter__()
+        while not self.answered and await self._read():
+            pass
+
+    async def frames(self) -> AsyncIterator[dict[str, Any]]:
+        while True:
+            while self._head:
+                yield self._head.pop(0)
+            if self._ended or not await self._read():
+                return
+
+    def completion(self) -> Completion:
+        waited = time.monotonic() - self.started
+        completion = Completion(
+            route=self.route,
+            content="".join(self.text),
+            finish_reason=self.finish_reason,
+            tool_calls=list(self.tool_calls.values()) or None,
+            latency_ms=int(waited * 1000),
+            provider_seconds=waited,
+        )
+        _usage_set(completion, self.usage)
+        return completion
+
+    async def close(self) -> None:
+        """Let go of the provider connection (the client may have gone away)."""
+        for target in (
+            self.response,
+            getattr(self.response, "completion_stream", None),
+        ):
+            closer = getattr(target, "aclose", None) or getattr(target, "close", None)
+            if closer is None:
+                continue
+            try:
+                result = closer()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception:  # closing is best effort
+                logger.debug("closing the provider stream failed", exc_info=True)
+            return
+
+
+async def _next_chunk(iterator: Any) -> Any:
+    try:
+        # asyncio.timeout, not wait_for: no extra task per chunk.
+        async with asyncio.timeout(settings.LLM_TIMEOUT_SECONDS):
+            return await iterator.__anext__()
+    except StopAsyncIteration:
+        return None
+
+
+async def completion_stream_open(*, routes: list[Route], params: CallParams) -> Stream:
+    """Open a stream and read its head, through the fallbacks on failure."""
+    tried: list[str] = []
+    started = time.monotonic()
+    for position, route in enumerate(routes):
+        stream = None
+        try:
+            if fastpath.route_is_passthrough(route):
+                call = fastpath.send(
+                    route, _request_body(params, stream=True), stream=True
+                )
+            else:
+                call = litellm.acompletion(
+                    **_request_kwargs(route, params, stream=True)
+                )
+            response = await asyncio.wait_for(
+                call, timeout=settings.LLM_TIMEOUT_SECONDS + 1
+            )
+            stream = Stream(
+                route=route, params=params, response=response, started=started
+            )
+            await stream.open()
+        except Exception as exc:
+            if stream is not None:
+                await stream.close()
+            last = position == len(routes) - 1
+            if last or not _is_retryable(exc):
+                raise _failure(exc, route, tried) from None
+            tried.append(_sanitized(exc, route))
+            continue
+        return stream
+    raise ProviderError()  # pragma: no cover - routes is never empty
+
+
+def cost_per_token(
+    *, model: str, prompt_tokens: int, completion_tokens: int
+) -> tuple[float, float]:
+    """litellm's price table: USD for these tokens (raises for an unknown model)."""
+    return litellm.cost_per_token(
+        model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+    )
+
+
+def token_count(*, model: str, messages: list[dict[str, Any]]) -> int:
+    """litellm's tokenizer for the model (raises when it cannot count)."""
+    return int(litellm.token_counter(model=model, messages=messages))
+
+
+def llm_warm() -> None:
+    """Import litellm and run one offline completion so the first request is fast.
+
+    Call it from gunicorn's master with preload (`on_starting`) so every worker forks
+    warm.
+    """
+    litellm.completion(
+        model="openai/gpt-4o-mini",
+        messages=[{"role": "user", "content": "warm up"}],
+        mock_response="ok",
+    )
+    token_count(
+        model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "warm"}]
+    )

@@ -1,0 +1,352 @@
+"""The call pipeline: every LLM endpoint runs its requests through here.
+
+    authenticate → admit → route → call the provider → record the outcome → settle
+
+An endpoint is an adapter (`jobs/native_api.py`, `jobs/openai_api.py`): `llm_endpoint`
+wraps it (method check, errors in its dialect); it parses its dialect into a `Parsed`
+request inside `admit`, then calls `run` (one answer) or `stream_open` + `relay` (SSE),
+and writes the result in its dialect.
+
+- admit (one trip to the database thread): the key (teams.authentication), the body,
+  then `jobs.services` checks the team, the alias (`jobs.routing`), the rate limits and
+  reserves the worst case (`jobs.pricing`) while recording the call. A refusal writes
+  nothing.
+- call: `jobs.gateway` tries the routes in order; no transaction is open meanwhile.
+- record and settle: `jobs.services.llm_call_finish` records the outcome; a one-call
+  job is closed and charged (credits.services) in the same short transaction. The
+  writes are shielded from cancellation: a client that goes away is still recorded,
+  and a cut stream is billed for the tokens it used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from asgiref.sync import sync_to_async
+from django.core.exceptions import RequestDataTooBig
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from credits.services import credit_account_get
+from jobs import gateway
+from jobs.gateway import Completion
+from jobs.models import Job, LLMCall
+from jobs.services import (
+    CallRequest,
+    CallTicket,
+    NewJob,
+    llm_call_finish,
+    llm_call_start,
+    one_call_job_start,
+)
+from saas_litellm.exceptions import (
+    Dialect,
+    InvalidInput,
+    MethodRefused,
+    ProviderError,
+    RequestTooLarge,
+    ServiceError,
+    Unauthenticated,
+    error_response,
+    service_error_of,
+)
+from saas_litellm.json_input import json_parse
+from teams.authentication import TEAM_AUTH_FAILED, VirtualKeyAuthentication
+from teams.models import Team
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+# --- The endpoint wrapper -------------------------------------------------------------
+
+
+def llm_endpoint(
+    method: str, dialect: Dialect
+) -> Callable[[Callable[..., Awaitable[HttpResponse]]], Callable[..., Any]]:
+    """One method, and every failure answered in the endpoint's dialect. The view
+    gets the request, its start (time.monotonic()) and the URL's arguments."""
+
+    def decorate(view: Callable[..., Awaitable[HttpResponse]]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        async def wrapper(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+            started = time.monotonic()
+            try:
+                if request.method != method:
+                    raise MethodRefused(str(request.method), method)
+                return await view(request, started, **kwargs)
+            except Exception as exc:
+                error = service_error_of(exc)
+                if error is None:
+                    raise
+                return error_response(error, dialect, request)
+
+        return csrf_exempt(wrapper)
+
+    return decorate
+
+
+# --- Admit ----------------------------------------------------------------------------
+
+
+def authenticate(request: HttpRequest) -> Team:
+    """The caller's team, by the same rules as the DRF views (401 otherwise)."""
+    result = VirtualKeyAuthentication().authenticate(request)  # type: ignore[arg-type]
+    if result is None:
+        raise Unauthenticated(TEAM_AUTH_FAILED)
+    principal, _ = result
+    return principal.team
+
+
+def json_body(request: HttpRequest) -> dict[str, Any]:
+    """The request's JSON object (400 otherwise, 413 over the size limit)."""
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise RequestTooLarge() from None
+    data = json_parse(raw or b"null")
+    if not isinstance(data, dict):
+        raise InvalidInput("The request body must be a JSON object")
+    return data
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """An adapter's request: the call, where it goes (`job_id`: an open job of the
+    team; else `new_job`, a one-call job), whether it streams, and whatever the
+    adapter keeps for its answer (`extra`)."""
+
+    call: CallRequest
+    stream: bool = False
+    job_id: str | None = None
+    new_job: NewJob | None = None
+    extra: Any = None
+
+
+@dataclass(frozen=True)
+class Admitted:
+    team: Team
+    parsed: Parsed
+    ticket: CallTicket
+
+
+def _admit(
+    request: HttpRequest, parse: Callable[[Team, dict[str, Any], HttpRequest], Parsed]
+) -> Admitted:
+    team = authenticate(request)  # a bad key is a 401 before a bad body is a 400
+    parsed = parse(team, json_body(request), request)
+    if parsed.job_id is not None:
+        ticket = llm_call_start(
+            team=team, job_id=parsed.job_id, request=parsed.call, streamed=parsed.stream
+        )
+    else:
+        ticket = one_call_job_start(
+            team=team,
+            new_job=parsed.new_job or NewJob(job_type="llm-call"),
+            request=parsed.call,
+            streamed=parsed.stream,
+        )
+    return Admitted(team=team, parsed=parsed, ticket=ticket)
+
+
+async def admit(
+    request: HttpRequest, parse: Callable[[Team, dict[str, Any], HttpRequest], Parsed]
+) -> Admitted:
+    """Authenticate, parse (`parse(team, body, request)`), check, reserve and record
+    the call: one trip to the database thread, nothing sent to a provider yet."""
+    return await sync_to_async(_admit)(request, parse)
+
+
+# --- Call, record, settle -------------------------------------------------------------
+
+
+def _error_of(exc: BaseException) -> str:
+    if isinstance(exc, ProviderError):
+        return f"{exc.code}: {getattr(exc, 'internal', '')}"
+    return f"provider_error: cancelled ({type(exc).__name__})"
+
+
+async def _finish(
+    ticket: CallTicket, *, job_error: str | None = None, **outcome: Any
+) -> tuple[LLMCall, int | None]:
+    """Record the call's outcome (shielded: recorded even when the request task is
+    being cancelled); answers the call and, when a one-call job was charged, the
+    credits left. A one-call job that cannot be closed (its client, who knows it
+    from a stream's headers, closed it or gave it another call meanwhile) is left
+    to whoever does that, as in the two-step flow."""
+    try:
+        outcome_of = await asyncio.shield(
+            sync_to_async(llm_call_finish)(
+                ticket=ticket, job_error=job_error, **outcome
+            )
+        )
+    except ServiceError as refusal:
+        if not ticket.closes_job:
+            raise
+        logger.info("job %s left to its client: %s", ticket.call.job.job_id, refusal)
+        return ticket.call, None
+    return outcome_of.call, outcome_of.credits_remaining
+
+
+async def _provider_await(ticket: CallTicket, attempt: Awaitable[T]) -> T:
+    """Await the provider for a recorded call. A provider error is recorded (and
+    fails a one-call job with its message); so is a cancellation, which leaves a
+    one-call job open."""
+    try:
+        return await attempt
+    except ServiceError as exc:
+        await _finish(ticket, error=_error_of(exc), job_error=exc.detail)
+        raise
+    except BaseException as exc:
+        await _finish(ticket, error=_error_of(exc))
+        raise
+
+
+@dataclass(frozen=True)
+class Result:
+    """A recorded successful call. `credits_charged` is what its job was charged
+    (0 while the job stays open); `credits_remaining` the team's balance after."""
+
+    call: LLMCall
+    job: Job
+    completion: Completion
+    credits_charged: int
+    credits_remaining: int
+
+
+async def run(admitted: Admitted) -> Result:
+    """Call the provider (through the fallbacks), record the outcome, settle."""
+    ticket = admitted.ticket
+    completion = await _provider_await(
+        ticket, gateway.completion_run(routes=ticket.routes, params=ticket.params)
+    )
+    call, remaining = await _finish(ticket, completion=completion)
+    if remaining is None:
+        account = await sync_to_async(credit_account_get)(team=admitted.team)
+        remaining = account.credits_remaining
+    charged = (call.job.credits_charged or 0) if ticket.closes_job else 0
+    return Result(
+        call=call,
+        job=call.job,
+        completion=completion,
+        credits_charged=charged,
+        credits_remaining=remaining,
+    )
+
+
+@dataclass
+class OpenStream:
+    ticket: CallTicket
+    stream: gateway.Stream
+
+
+async def stream_open(admitted: Admitted) -> OpenStream:
+    """Open the provider stream (its first chunk read, through the fallbacks): a
+    failure here is an ordinary error response, recorded like `run`'s."""
+    ticket = admitted.ticket
+    stream = await _provider_await(
+        ticket,
+        gateway.completion_stream_open(routes=ticket.routes, params=ticket.params),
+    )
+    return OpenStream(ticket=ticket, stream=stream)
+
+
+@dataclass(frozen=True)
+class StreamFormat:
+    """How a relayed stream is written: each provider chunk, the closing frame
+    (None for none) and the frame of an error after the first byte."""
+
+    chunk: Callable[[dict[str, Any]], dict[str, Any]]
+    closing: Callable[[LLMCall, Completion], dict[str, Any] | None]
+    error: Callable[[ProviderError], dict[str, Any]]
+
+
+def sse(payload: dict[str, Any] | str) -> bytes:
+    data = payload if isinstance(payload, str) else json.dumps(payload)
+    return f"data: {data}\n\n".encode()
+
+
+async def relay(opened: OpenStream, style: StreamFormat) -> AsyncIterator[bytes]:
+    """The provider's chunks as SSE frames, a closing frame, then [DONE].
+
+    A stream that ends without the provider's usage is billed at its reserved worst
+    case. If the client goes away the generator is cancelled or closed; the
+    `finally` still records the call with an estimate of what it used, so it is
+    billed."""
+    ticket, stream = opened.ticket, opened.stream
+    recorded = False
+    try:
+        try:
+            async for frame in stream.frames():
+                yield sse(style.chunk(frame))
+        except Exception as exc:
+            failure = gateway.stream_failure(exc, stream.route)
+            recorded = True
+            await _finish(ticket, error=_error_of(failure), job_error=failure.detail)
+            yield sse(style.error(failure))
+            yield sse("[DONE]")
+            return
+        completion = stream.completion()
+        recorded = True
+        call, _ = await _finish(ticket, completion=completion, at_worst_case=True)
+        closing = style.closing(call, completion)
+        if closing is not None:
+            yield sse(closing)
+        yield sse("[DONE]")
+    finally:
+        if not recorded:
+            completion = stream.completion()
+            completion.finish_reason = completion.finish_reason or "client_disconnected"
+            await _finish(ticket, completion=completion)
+        await stream.close()
+
+
+async def event_stream(
+    request: HttpRequest,
+    frames: AsyncIterator[bytes],
+    headers: dict[str, str] | None = None,
+) -> StreamingHttpResponse:
+    """An SSE response. Under ASGI the frames go out as the provider produces them.
+
+    Under WSGI (runserver, pytest-django's live_server) Django would consume the
+    async iterator in another event loop than the one the provider stream was
+    opened on, which breaks it; and it would read it whole before sending anyway.
+    So there the frames are read here, on the view's loop, and sent in one go.
+    """
+    content: AsyncIterator[bytes] | list[bytes]
+    if isinstance(request, ASGIRequest):
+        content = await _started(frames)
+    else:
+        content = [frame async for frame in frames]
+    return StreamingHttpResponse(
+        content,
+        content_type="text/event-stream",
+        headers={**SSE_HEADERS, **(headers or {})},
+    )
+
+
+async def _started(frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """`frames` with its first frame already taken. A client that goes away after
+    the response's headers but before its body is read leaves the frames unread;
+    once started, an async generator is still closed (its `finally` records the
+    call) when it is dropped, by the event loop's finalizer; unstarted, never."""
+    first = await anext(aiter(frames), None)
+
+    async def rest() -> AsyncIterator[bytes]:
+        async with aclosing(frames):
+            if first is not None:
+                yield first
+            async for frame in frames:
+                yield frame
+
+    return rest()

@@ -1,0 +1,383 @@
+"""LLM calls: check, reserve and record before the provider is called, record the
+outcome (and, for a one-call job, settle the job) after.
+
+A call never holds a transaction (or a database connection) while the provider works:
+the start is one short transaction, the outcome another. Two ways in:
+- `llm_call_start`: a call on a job the team opened (`/api/jobs/{id}/llm-call`, `/v1`
+  with `X-Job-Id`); the job is settled when the team completes it.
+- `one_call_job_start`: a job opened for exactly one call (`/v1` without `X-Job-Id`,
+  `/api/jobs/create-and-call`); recording the call's outcome closes its job.
+A refused request (team status, credits, rate limit, model access) writes nothing.
+`llm_call_finish` records the outcome of either kind.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from credits.models import CreditHold, HoldStatus
+from credits.services import (
+    USD_QUANTUM,
+    client_cost_usd,
+    credit_reserve,
+    credit_reserve_for_new_job,
+    credits_for_job,
+)
+from jobs import pricing
+from jobs.gateway import CallParams, Completion
+from jobs.models import CallStatus, Job, JobStatus, LLMCall
+from jobs.ratelimit import RateLimitSlot, rate_limit_acquire, rate_limit_release
+from jobs.routing import Route, call_routes
+from jobs.services.jobs import (
+    job_get,
+    job_settle,
+    job_usage,
+    metadata_check,
+    team_can_work_check,
+    team_status_check,
+)
+from saas_litellm.exceptions import Conflict, JobClosed, ServiceError
+from teams.models import BudgetMode, Team
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class CallRequest:
+    """A validated call: the alias, what to send, and the team's notes on it."""
+
+    model: str
+    params: CallParams
+    purpose: str = ""
+    call_metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class NewJob:
+    """The job a one-call request opens."""
+
+    job_type: str
+    user_id: str = ""
+    metadata: dict[str, Any] | None = None
+
+
+@dataclass
+class CallTicket:
+    """A recorded, reserved call waiting for the provider. `closes_job`: the call
+    is its job's only one, and recording its outcome closes the job."""
+
+    call: LLMCall
+    routes: list[Route]
+    params: CallParams
+    slot: RateLimitSlot | None
+    team: Team
+    closes_job: bool = False
+
+
+@dataclass
+class CallOutcome:
+    """A recorded call and its job; for a one-call job that was charged, the
+    credits the team has left."""
+
+    call: LLMCall
+    job: Job
+    credits_remaining: int | None = None
+
+
+def _call_hold(*, team: Team, job: Job, tokens: int, client_cost: Decimal) -> None:
+    """Grow the job's hold to the worst case of all it may have used (consumption)."""
+    if team.budget_mode == BudgetMode.JOB_BASED:
+        return
+    used_tokens, used_cost = job_usage(job)
+    running = job.calls.filter(status=CallStatus.IN_PROGRESS).aggregate(
+        tokens=Sum("reserved_tokens"), cost=Sum("reserved_cost_usd")
+    )
+    required = credits_for_job(
+        team=team,
+        total_tokens=used_tokens + (running["tokens"] or 0) + tokens,
+        client_cost=used_cost + (running["cost"] or Decimal(0)) + client_cost,
+    )
+    held = (
+        CreditHold.objects.filter(job_id=job.job_id, status=HoldStatus.OPEN)
+        .values_list("amount", flat=True)
+        .first()
+    ) or 0
+    if required > held:
+        credit_reserve(team=team, job_id=job.job_id, credits=required - held)
+
+
+def _call_new(
+    *,
+    job: Job,
+    team: Team,
+    request: CallRequest,
+    streamed: bool,
+    tokens: int,
+    reserved_cost: Decimal,
+    now: datetime,
+) -> LLMCall:
+    """A call, in progress, with the worst case reserved for it (not saved)."""
+    return LLMCall(
+        job=job,
+        team=team,
+        model_alias=request.model,
+        purpose=request.purpose,
+        streamed=streamed,
+        reserved_tokens=tokens,
+        reserved_cost_usd=reserved_cost,
+        call_metadata=request.call_metadata,
+        created_at=now,
+    )
+
+
+def _worst_case(team: Team, request: CallRequest) -> tuple[list[Route], int, Decimal]:
+    routes = call_routes(
+        team=team, alias_name=request.model, max_tokens=request.params.max_tokens
+    )
+    tokens, cost = pricing.call_worst_case(routes=routes, params=request.params)
+    return routes, tokens, client_cost_usd(team=team, provider_cost_usd=cost)
+
+
+def llm_call_start(
+    *, team: Team, job_id: str, request: CallRequest, streamed: bool = False
+) -> CallTicket:
+    """Check, reserve and record a call on an open job in one short transaction;
+    nothing is sent."""
+    job = job_get(team=team, job_id=job_id)
+    if not job.is_open:
+        raise JobClosed()
+    routes, tokens, reserved_cost = _worst_case(team, request)
+    slot = rate_limit_acquire(team=team)
+    try:
+        with transaction.atomic():
+            job = Job.objects.select_for_update().get(pk=job.pk)
+            if not job.is_open:
+                raise JobClosed()
+            team_can_work_check(team=team)
+            _call_hold(team=team, job=job, tokens=tokens, client_cost=reserved_cost)
+            now = timezone.now()
+            if job.status == JobStatus.PENDING:
+                job.status = JobStatus.IN_PROGRESS
+                job.started_at = now
+            job.last_activity_at = now
+            job.save(update_fields=["status", "started_at", "last_activity_at"])
+            call = _call_new(
+                job=job,
+                team=team,
+                request=request,
+                streamed=streamed,
+                tokens=tokens,
+                reserved_cost=reserved_cost,
+                now=now,
+            )
+            call.save(force_insert=True)
+    except BaseException:
+        rate_limit_release(slot=slot)
+        raise
+    return CallTicket(
+        call=call, routes=routes, params=request.params, slot=slot, team=team
+    )
+
+
+def one_call_job_start(
+    *, team: Team, new_job: NewJob, request: CallRequest, streamed: bool = False
+) -> CallTicket:
+    """Open a job and record its one call, reserving the call's worst case (at least
+    the minimum job charge), in one short transaction; nothing is sent. A refusal
+    writes nothing.
+
+    `team` must be fresh (read by this request's authentication): its status is
+    checked before the rate limit, and again, from the database, by the
+    reservation."""
+    metadata = metadata_check(new_job.metadata)
+    routes, tokens, reserved_cost = _worst_case(team, request)
+    credits = credits_for_job(team=team, total_tokens=tokens, client_cost=reserved_cost)
+    team_status_check(team.status)
+    slot = rate_limit_acquire(team=team)
+    now = timezone.now()
+    job = Job(
+        job_id=uuid.uuid4(),
+        team=team,
+        job_type=new_job.job_type,
+        user_id=new_job.user_id,
+        metadata=metadata,
+        status=JobStatus.IN_PROGRESS,
+        created_at=now,
+        started_at=now,
+        last_activity_at=now,
+    )
+    call = _call_new(
+        job=job,
+        team=team,
+        request=request,
+        streamed=streamed,
+        tokens=tokens,
+        reserved_cost=reserved_cost,
+        now=now,
+    )
+    try:
+        with transaction.atomic():
+            credit_reserve_for_new_job(team=team, job_id=job.job_id, credits=credits)
+            job.save(force_insert=True)
+            call.job = job
+            call.save(force_insert=True)
+    except BaseException:
+        rate_limit_release(slot=slot)
+        raise
+    return CallTicket(
+        call=call,
+        routes=routes,
+        params=request.params,
+        slot=slot,
+        team=team,
+        closes_job=True,
+    )
+
+
+CALL_OUTCOME_FIELDS = [
+    "status",
+    "model_used",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "usage_estimated",
+    "provider_cost_usd",
+    "client_cost_usd",
+    "latency_ms",
+    "finish_reason",
+    "error",
+    "completed_at",
+]
+
+
+def _call_outcome_set(
+    ticket: CallTicket,
+    completion: Completion | None,
+    error: str,
+    now: datetime,
+    at_worst_case: bool,
+) -> None:
+    call = ticket.call
+    if completion is not None:
+        pricing.usage_settle(
+            completion,
+            params=ticket.params,
+            worst_case_tokens=call.reserved_tokens,
+            at_worst_case=at_worst_case,
+        )
+        provider_cost = pricing.completion_cost_usd(completion).quantize(USD_QUANTUM)
+        call.status = CallStatus.SUCCEEDED
+        call.model_used = completion.route.model
+        call.prompt_tokens = completion.prompt_tokens
+        call.completion_tokens = completion.completion_tokens
+        call.total_tokens = completion.total_tokens
+        call.usage_estimated = completion.usage_estimated
+        call.provider_cost_usd = provider_cost
+        call.client_cost_usd = client_cost_usd(
+            team=ticket.team, provider_cost_usd=provider_cost
+        )
+        call.latency_ms = completion.latency_ms
+        call.finish_reason = completion.finish_reason[:50]
+    else:
+        call.status = CallStatus.FAILED
+        call.error = error[:2000] or "provider_error"
+        call.latency_ms = int((now - call.created_at).total_seconds() * 1000)
+    call.completed_at = now
+
+
+def llm_call_finish(
+    *,
+    ticket: CallTicket,
+    completion: Completion | None = None,
+    error: str = "",
+    job_error: str | None = None,
+    at_worst_case: bool = False,
+) -> CallOutcome:
+    """Record a call's outcome in one short transaction and free its rate-limit slot.
+
+    `completion` is a success (its missing usage estimated, or taken at the worst
+    case with `at_worst_case`); without it the call failed with `error`. A one-call
+    job is closed in the same transaction: completed after a success (charged
+    once), failed with `job_error` after a failure (its hold released);
+    `job_error=None` after a failure leaves it open, as a cancelled request does.
+    If the job cannot be closed (closed or given another call meanwhile) the
+    outcome is still recorded, then the refusal raised."""
+    now = timezone.now()
+    _call_outcome_set(ticket, completion, error, now, at_worst_case)
+    close = ticket.closes_job and (completion is not None or job_error is not None)
+    try:
+        return _call_outcome_save(ticket, close=close, job_error=job_error or "")
+    except ServiceError:
+        raise
+    except Exception:
+        # The close failed (a database error): the outcome rolled back with it.
+        # Record the call alone, so that its usage is billed when the job is
+        # closed later (jobs_expire), then let the error through.
+        if close:
+            _call_outcome_rescue(ticket, now)
+        raise
+    finally:
+        rate_limit_release(
+            slot=ticket.slot,
+            tokens_used=completion.total_tokens if completion is not None else 0,
+        )
+
+
+def _call_outcome_save(
+    ticket: CallTicket, *, close: bool, job_error: str
+) -> CallOutcome:
+    call = ticket.call
+    job = call.job
+    refusal: ServiceError | None = None
+    entry = None
+    with transaction.atomic():
+        call.save(update_fields=CALL_OUTCOME_FIELDS)
+        if not close:
+            Job.objects.filter(pk=job.pk).update(last_activity_at=call.completed_at)
+            return CallOutcome(call=call, job=job)
+        status = (
+            JobStatus.COMPLETED
+            if call.status == CallStatus.SUCCEEDED
+            else JobStatus.FAILED
+        )
+        # Only the job row is locked, as job_complete does.
+        locked = (
+            Job.objects.select_for_update(of=("self",))
+            .select_related("team")
+            .get(pk=job.pk)
+        )
+        if not locked.is_open:
+            if locked.status != status:
+                refusal = JobClosed(f"Job is already {locked.status}")
+            job = locked
+        else:
+            try:
+                entry = job_settle(job=locked, status=status, error_message=job_error)
+            except Conflict as exc:
+                # Raised before any write of the settlement: the outcome stands.
+                refusal = exc
+            else:
+                job = locked
+    call.job = job
+    if refusal is not None:
+        raise refusal
+    remaining = entry.account.credits_remaining if entry is not None else None
+    return CallOutcome(call=call, job=job, credits_remaining=remaining)
+
+
+def _call_outcome_rescue(ticket: CallTicket, now: datetime) -> None:
+    try:
+        with transaction.atomic():
+            ticket.call.save(update_fields=CALL_OUTCOME_FIELDS)
+            Job.objects.filter(pk=ticket.call.job_id).update(last_activity_at=now)
+    except Exception:
+        logger.exception("call %s: outcome not recorded", ticket.call.call_id)
