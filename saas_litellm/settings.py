@@ -336,5 +336,8 @@ LOGGING = {
     "loggers": {
         "LiteLLM": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
+        # Each 4xx is logged once, by saas_litellm.exceptions (with its code);
+        # Django's request log keeps the 5xx.
+        "django.request": {"level": "ERROR"},
     },
 }
