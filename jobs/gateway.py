@@ -8,8 +8,14 @@ ProviderTimeout / ProviderRejected, whose client-facing detail never carries the
 provider's message; `internal` holds a sanitized description (exception class, status,
 route) for the LLMCall row.
 
+An answer that cannot be read (not JSON, no choices, a usage count that is not a
+number) or a stream that is malformed (see `Stream`) fails as litellm fails it, with
+a 500 on either path: before the first byte another route may answer.
+
 A Completion carries the usage the provider reported, or none (`usage_reported` is
-False): estimating it is `jobs.pricing`'s work, as is every price.
+False): none sent, 0 prompt tokens, a negative or absurd count, or the count litellm
+makes up for a stream without usage. Estimating it is `jobs.pricing`'s work, as is
+every price; `jobs/tests/test_llm_passthrough.py` pins both paths to one reading.
 """
 
 from __future__ import annotations

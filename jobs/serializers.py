@@ -88,8 +88,8 @@ def _message(value: Any, position: int) -> dict[str, Any]:
 
 
 def _content_part_check(part: Any, where: str) -> None:
-    """A part of OpenAI's kinds, with its payload: a provider answers anything else
-    with a 400, after the call was reserved."""
+    """A part of one of OpenAI's kinds, with its payload; anything else would be a
+    provider's 400, after the call was reserved."""
     if not isinstance(part, dict):
         raise serializers.ValidationError(f"{where} must be an object")
     kind = part.get("type")
@@ -133,7 +133,8 @@ class StopField(serializers.Field):
 
 
 def _tool(value: Any, position: int) -> dict[str, Any]:
-    """An OpenAI function tool: what every provider litellm speaks to accepts."""
+    """An OpenAI function tool (the only kind litellm passes to every provider);
+    anything else would be a provider's 400, after the call was reserved."""
     where = f"tools[{position}]"
     if not isinstance(value, dict):
         raise serializers.ValidationError(f"{where} must be an object")

@@ -39,6 +39,7 @@ from jobs.ratelimit import RateLimitSlot, rate_limit_acquire, rate_limit_release
 from jobs.routing import Route, call_routes
 from jobs.services.jobs import (
     job_get,
+    job_lock,
     job_settle,
     job_usage,
     metadata_check,
@@ -349,12 +350,7 @@ def _call_outcome_save(
             if call.status == CallStatus.SUCCEEDED
             else JobStatus.FAILED
         )
-        # Only the job row is locked, as job_complete does.
-        locked = (
-            Job.objects.select_for_update(of=("self",))
-            .select_related("team")
-            .get(pk=job.pk)
-        )
+        locked = job_lock(pk=job.pk)
         if not locked.is_open:
             if locked.status != status:
                 refusal = JobClosed(f"Job is already {locked.status}")

@@ -147,7 +147,9 @@ def job_usage(job: Job) -> tuple[int, Decimal]:
 
 def _usage_and_running(job: Job) -> tuple[int, int, Decimal, int]:
     """The job's successful calls, their usage and the count of calls in progress,
-    in one query."""
+    in one query. It must run after the job's lock is taken, in a statement of its
+    own: a subquery of the locking statement would read the calls as they were
+    before that statement waited for the lock."""
     succeeded = Q(status=CallStatus.SUCCEEDED)
     totals = job.calls.aggregate(
         succeeded=Count("id", filter=succeeded),
@@ -163,6 +165,13 @@ def _usage_and_running(job: Job) -> tuple[int, int, Decimal, int]:
     )
 
 
+def job_lock(*, pk: int) -> Job:
+    """The job row with its team, the job row locked until the transaction ends
+    (locking the team too would block every job and call insert of the team on
+    its foreign key check, and PostgreSQL deadlocks with the credit account lock)."""
+    return Job.objects.select_for_update(of=("self",)).select_related("team").get(pk=pk)
+
+
 def job_settle(
     *,
     job: Job,
@@ -171,14 +180,14 @@ def job_settle(
     error_message: str = "",
     actor: str = "",
 ) -> LedgerEntry | None:
-    """Close an open job (the caller holds its row lock) with `status`: charge it for
-    its successful calls, or release its hold when it has none. Answers the charge's
-    entry (whose `account` is the account as the charge left it), None when nothing
-    was charged.
+    """Close an open job (locked by the caller with `job_lock`) with `status`:
+    charge it for its successful calls, or release its hold when it has none.
+    Answers the charge's entry (whose `account` is the account as the charge left
+    it), None when nothing was charged.
 
     Runs inside the caller's transaction, which any error here must end (the credit
     writes take no savepoint of their own); a Conflict (calls still running) is
-    raised before anything is written.
+    raised before anything that matters is written.
     """
     now = timezone.now()
     _stale_calls_fail(job, now)
@@ -240,14 +249,7 @@ def job_complete(
     metadata = metadata_check(metadata)
     job = job_get(team=team, job_id=job_id)
     with transaction.atomic():
-        # Lock the job row only: locking the team row too (select_related joins it)
-        # blocks every concurrent job and call insert of the team on its foreign key
-        # check, and PostgreSQL deadlocks with the credit account lock.
-        job = (
-            Job.objects.select_for_update(of=("self",))
-            .select_related("team")
-            .get(pk=job.pk)
-        )
+        job = job_lock(pk=job.pk)
         if not job.is_open:
             if job.status == status:
                 return job
@@ -274,11 +276,7 @@ def jobs_expire(*, older_than: timedelta, actor: str = "expire_jobs") -> dict[st
     ):
         try:
             with transaction.atomic():
-                job = (
-                    Job.objects.select_for_update(of=("self",))
-                    .select_related("team")
-                    .get(pk=pk)
-                )
+                job = job_lock(pk=pk)
                 if not job.is_open:
                     continue
                 has_success = job.calls.filter(status=CallStatus.SUCCEEDED).exists()

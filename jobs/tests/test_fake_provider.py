@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import requests
 
 CHAT = {
@@ -48,3 +49,54 @@ def test_every_request_is_counted(fake_provider):
     before = fake_provider.request_count
     post(fake_provider, CHAT)
     assert fake_provider.request_count == before + 1
+
+
+def stream_lines(provider, model, **extra):
+    body = {**CHAT, "model": model, "stream": True, **extra}
+    body["stream_options"] = {"include_usage": True}
+    raw = post(provider, body).text
+    return [f[6:] for f in raw.split("\n\n") if f.startswith("data: ")]
+
+
+def test_without_usage_there_is_none_streamed_or_not(fake_provider):
+    assert "usage" not in post(fake_provider, {**CHAT, "model": "fake-no-usage"}).json()
+    lines = stream_lines(fake_provider, "fake-no-usage")
+    assert lines[-1] == "[DONE]"
+    assert not any("usage" in json.loads(line) for line in lines[:-1])
+
+
+def test_bad_usage_figures_are_sent_as_they_are(fake_provider):
+    huge = post(fake_provider, {**CHAT, "model": "fake-usage-huge"}).text
+    assert '"prompt_tokens": 5000000000.0' in huge
+    lines = stream_lines(fake_provider, "fake-usage-string")
+    assert json.loads(lines[-2])["usage"]["prompt_tokens"] == "many"
+
+
+def test_malformed_chunks_come_after_a_good_one_then_done(fake_provider):
+    lines = stream_lines(fake_provider, "fake-bad-chunks")
+    assert json.loads(lines[0])["choices"][0]["delta"]["content"]
+    assert lines[-1] == "[DONE]"
+    for line in lines[1:-1]:
+        with pytest.raises(ValueError):
+            json.loads(line)
+
+
+def test_a_malformed_first_chunk_and_a_body_that_is_not_json(fake_provider):
+    with pytest.raises(ValueError):
+        json.loads(stream_lines(fake_provider, "fake-bad-first-chunk")[0])
+    with pytest.raises(ValueError):
+        post(fake_provider, {**CHAT, "model": "fake-bad-first-chunk"}).json()
+
+
+def test_an_empty_stream_is_only_done(fake_provider):
+    assert stream_lines(fake_provider, "fake-empty") == ["[DONE]"]
+    assert post(fake_provider, {**CHAT, "model": "fake-empty"}).json()["choices"] == []
+
+
+def test_the_strict_model_refuses_a_tool_schema_as_openai_does(fake_provider):
+    tool = {"type": "function", "function": {"name": "f", "parameters": {}}}
+    response = post(fake_provider, {**CHAT, "model": "fake-strict", "tools": [tool]})
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "tools[0].function.parameters"
+    tool["function"]["parameters"] = {"type": "object"}
+    assert post(fake_provider, {**CHAT, "model": "fake-strict", "tools": [tool]}).ok
