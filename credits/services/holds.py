@@ -276,7 +276,9 @@ def holds_expire(*, now: datetime | None = None) -> int:
     )
     for account_id, hold_pk in candidates:
         with transaction.atomic():
-            account = CreditAccount.objects.select_for_update().get(pk=account_id)
+            account = CreditAccount.objects.select_for_update(no_key=True).get(
+                pk=account_id
+            )
             hold = (
                 CreditHold.objects.select_for_update()
                 .filter(pk=hold_pk, status=HoldStatus.OPEN, expires_at__lte=now)

@@ -48,11 +48,17 @@ def credit_account_get(*, team: Team) -> CreditAccount:
 
 
 def _locked_account(team: Team) -> CreditAccount:
-    """The team's account row, locked until the transaction ends (created if new)."""
-    account = CreditAccount.objects.select_for_update().filter(team=team).first()
+    """The team's account row, locked until the transaction ends (created if new).
+
+    FOR NO KEY UPDATE, the lock an UPDATE takes: it serialises every change of the
+    account, yet lets other transactions insert holds and ledger entries that refer
+    to it (their foreign key check takes a KEY SHARE lock, which FOR UPDATE would
+    block until this transaction ends)."""
+    locked = CreditAccount.objects.select_for_update(no_key=True)
+    account = locked.filter(team=team).first()
     if account is None:
         credit_account_get(team=team)
-        account = CreditAccount.objects.select_for_update().get(team=team)
+        account = locked.get(team=team)
     return account
 
 

@@ -227,10 +227,11 @@ def one_call_job_start(
     )
     try:
         with transaction.atomic():
-            credit_reserve_for_new_job(team=team, job_id=job.job_id, credits=credits)
             job.save(force_insert=True)
             call.job = job
             call.save(force_insert=True)
+            # Last: the reservation locks the team's account row until the commit.
+            credit_reserve_for_new_job(team=team, job_id=job.job_id, credits=credits)
     except BaseException:
         rate_limit_release(slot=slot)
         raise

@@ -194,25 +194,15 @@ def job_settle(
     succeeded, tokens, client_cost, running = _usage_and_running(job)
     if running:
         raise calls_in_progress()
-    charged = 0
-    entry = None
+    credits = 0
     if succeeded:
         credits = credits_for_job(
             team=job.team, total_tokens=tokens, client_cost=client_cost
         )
-        entry = credit_capture(
-            team=job.team,
-            job_id=job.job_id,
-            credits=credits,
-            reason=f"Job {job.job_type}"[:500],
-            actor=actor,
-            savepoint=False,
-        )
-        charged = -entry.amount if entry is not None else 0
-    else:
-        credit_release(team=job.team, job_id=job.job_id, savepoint=False)
+    # The job's row first, the credits last: the capture locks the team's account
+    # row, which every request of the team needs, until the commit.
     job.status = status
-    job.credits_charged = charged
+    job.credits_charged = credits
     job.completed_at = now
     job.last_activity_at = now
     job.error_message = error_message or job.error_message
@@ -228,6 +218,21 @@ def job_settle(
             "metadata",
         ]
     )
+    if not succeeded:
+        credit_release(team=job.team, job_id=job.job_id, savepoint=False)
+        return None
+    entry = credit_capture(
+        team=job.team,
+        job_id=job.job_id,
+        credits=credits,
+        reason=f"Job {job.job_type}"[:500],
+        actor=actor,
+        savepoint=False,
+    )
+    charged = -entry.amount if entry is not None else 0
+    if charged != credits:  # capped by what the account had (logged by the capture)
+        job.credits_charged = charged
+        job.save(update_fields=["credits_charged"])
     return entry
 
 
