@@ -844,7 +844,9 @@ def report_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
 
     rows = []
     o, p = med("ours_c1", "overhead_p50_ms"), med("proxy_c1", "overhead_p50_ms")
-    rows.append(row("1 non-stream c=1", "overhead p50 ms", o, p, "<= proxy", o <= p))
+    rows.append(
+        row("1 non-stream c=1", "overhead p50 ms", o, p, "<= 0.6 x proxy", o <= 0.6 * p)
+    )
     rows.append(
         row(
             "1 non-stream c=1",
@@ -868,8 +870,8 @@ def report_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"req/s (direct provider: {med('direct_c32', 'rps'):.0f})",
             o,
             p,
-            ">= proxy",
-            o >= p,
+            ">= 1.4 x proxy",
+            o >= 1.4 * p,
         )
     )
     rows.append(
@@ -998,9 +1000,7 @@ def report_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     )
     trips = results.get("db_round_trips", {})
     o = trips.get("non_stream", math.nan)
-    rows.append(
-        row("DB", "statements per call (non-stream)", o, math.nan, "<= 3", o <= 3)
-    )
+    rows.append(row("DB", "statements per call (non-stream)", o, math.nan))
     rows.append(
         row(
             "DB",
