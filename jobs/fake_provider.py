@@ -26,6 +26,12 @@ behaviour, so an alias's `actual_model` decides what a call meets:
   for a tool whose `parameters` is not a `type: object` schema, or an `image_url`
   part whose url is neither http(s) nor a data URL.
 
+It also answers `POST /v1/embeddings` (and `/embeddings`): deterministic vectors of
+`dimensions` floats (default 8) per input (a string, a list of strings, token arrays),
+as floats or, with `encoding_format: base64`, as OpenAI's base64 of little-endian
+float32s, with `usage.prompt_tokens`; `fake-no-usage` answers without usage, and the
+`fake-fail-*`, `fake-slow` and `fake-timeout` names behave as above.
+
 With `tools` the answer is a tool call of the first tool; with `response_format`
 json_schema/json_object it is a JSON document. Latency, chunk count and chunk delay
 come from the server defaults or per request from the headers `X-Fake-Latency`,
@@ -35,8 +41,11 @@ can assert that the provider was (or was not) contacted.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import math
+import struct
 import threading
 import time
 import uuid
@@ -45,6 +54,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 COMPLETION_PATHS = ("/v1/chat/completions", "/chat/completions")
+EMBEDDING_PATHS = ("/v1/embeddings", "/embeddings")
+DEFAULT_DIMENSIONS = 8
 FAILURES = {
     "fake-fail-429": (429, "rate_limit_exceeded", "Rate limit reached (fake)"),
     "fake-fail-500": (500, "server_error", "Internal error (fake)"),
@@ -180,6 +191,47 @@ def completion_answer(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _embedding_inputs(value: Any) -> list[str | list[int]]:
+    if isinstance(value, str) or (
+        isinstance(value, list) and value and isinstance(value[0], int)
+    ):
+        return [value]
+    return list(value) if isinstance(value, list) else [str(value)]
+
+
+def _vector(item: str | list[int], dimensions: int) -> list[float]:
+    """A unit-free, deterministic vector of `dimensions` floats for one input."""
+    seed = json.dumps(item).encode()
+    values = []
+    for position in range(dimensions):
+        digest = hashlib.sha256(seed + position.to_bytes(4, "big")).digest()
+        values.append(round(int.from_bytes(digest[:4], "big") / 2**31 - 1, 6))
+    return values
+
+
+def embedding_answer(body: dict[str, Any]) -> dict[str, Any]:
+    """The deterministic answer to an embeddings request, with usage."""
+    dimensions = int(body.get("dimensions") or DEFAULT_DIMENSIONS)
+    inputs = _embedding_inputs(body.get("input"))
+    data = []
+    for index, item in enumerate(inputs):
+        vector: list[float] | str = _vector(item, dimensions)
+        if body.get("encoding_format") == "base64":
+            packed = struct.pack(f"<{dimensions}f", *vector)
+            vector = base64.b64encode(packed).decode()
+        data.append({"object": "embedding", "index": index, "embedding": vector})
+    tokens = sum(
+        len(item) if isinstance(item, list) else max(1, math.ceil(len(item) / 4))
+        for item in inputs
+    )
+    return {
+        "object": "list",
+        "data": data,
+        "model": body.get("model"),
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
 def _split(text: str, parts: int) -> list[str]:
     if not text:
         return [""]
@@ -228,17 +280,23 @@ class _Handler(BaseHTTPRequestHandler):
             body = None
         headers = {name.lower(): value for name, value in self.headers.items()}
         self.server.state.record(path, headers, body)
-        if path not in COMPLETION_PATHS:
+        if path not in COMPLETION_PATHS + EMBEDDING_PATHS:
             self._send_json(404, {"error": {"message": "not found"}})
             return
         if not isinstance(body, dict):
             self._send_json(400, {"error": {"message": "body must be JSON"}})
             return
-        self._answer(body)
-
-    def _answer(self, body: dict[str, Any]) -> None:
-        behaviour = self.server.state.behaviour
         model = str(body.get("model", "fake-echo")).rsplit("/", 1)[-1]
+        if not self._wait_or_fail(model):
+            return
+        if path in EMBEDDING_PATHS:
+            self._embed(body, model)
+        else:
+            self._answer(body, model)
+
+    def _wait_or_fail(self, model: str) -> bool:
+        """Sleep the model's latency; answer its failure, if any (then False)."""
+        behaviour = self.server.state.behaviour
         latency = self._number("X-Fake-Latency", behaviour.latency)
         if model == "fake-slow":
             latency = max(latency, behaviour.slow_latency)
@@ -250,7 +308,16 @@ class _Handler(BaseHTTPRequestHandler):
             status, code, message = FAILURES[model]
             error = {"message": message, "type": code, "code": code}
             self._send_json(status, {"error": error})
-            return
+            return False
+        return True
+
+    def _embed(self, body: dict[str, Any], model: str) -> None:
+        answer = embedding_answer(body)
+        if model == "fake-no-usage":
+            del answer["usage"]
+        self._send_json(200, answer)
+
+    def _answer(self, body: dict[str, Any], model: str) -> None:
         refused = strict_refusal(body) if model == "fake-strict" else None
         if refused is not None:
             error = {

@@ -1,12 +1,12 @@
 """The litellm gateway: every provider call goes through here.
 
-`completion_run` and `completion_stream_open` try a request's routes in order (see
-`jobs.routing`), moving on only when a provider fails with a retryable error (429, 5xx,
-timeout, connection error). OpenAI-compatible routes take the fast path
-(`jobs.fastpath`), everything else litellm. Failures come back as ProviderError /
-ProviderTimeout / ProviderRejected, whose client-facing detail never carries the
-provider's message; `internal` holds a sanitized description (exception class, status,
-route) for the LLMCall row.
+`completion_run`, `completion_stream_open` and `embedding_run` try a request's routes in
+order (see `jobs.routing`), moving on only when a provider fails with a retryable error
+(429, 5xx, timeout, connection error). OpenAI-compatible chat routes take the fast path
+(`jobs.fastpath`), everything else litellm (embeddings: litellm's `aembedding`).
+Failures come back as ProviderError / ProviderTimeout / ProviderRejected, whose
+client-facing detail never carries the provider's message; `internal` holds a
+sanitized description (exception class, status, route) for the LLMCall row.
 
 An answer that cannot be read (not JSON, no choices, a usage count that is not a
 number) or a stream that is malformed (see `Stream`) fails as litellm fails it, with
@@ -25,7 +25,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,16 +55,23 @@ litellm.drop_params = True
 litellm.success_callback = []
 litellm.failure_callback = []
 litellm.callbacks = []
+# Our fallbacks do the retrying. litellm reads a max_retries of 0 as "not given" on
+# some paths (its OpenAI embeddings: `max_retries or DEFAULT_MAX_RETRIES`), which
+# would make its client retry a failing provider behind our back.
+litellm.DEFAULT_MAX_RETRIES = 0
 
 logger = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = {408, 409, 425, 429}
+# What may be embedded: a string, strings, a token array or token arrays.
+EmbeddingInput = str | list[str] | list[int] | list[list[int]]
 _COUNT_TEXT = re.compile(r"\s*[+-]?\d+\s*")
 
 
 @dataclass(frozen=True)
 class CallParams:
-    """What the team asked for, already validated."""
+    """What the team asked for, already validated. A call with an `input` is an
+    embedding (no messages, no output); every other call is a chat completion."""
 
     messages: list[dict[str, Any]]
     max_tokens: int | None = None
@@ -74,6 +81,12 @@ class CallParams:
     response_format: dict[str, Any] | None = None
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
+    input: EmbeddingInput | None = None
+    dimensions: int | None = None
+
+    @property
+    def embeds(self) -> bool:
+        return self.input is not None
 
     def provider_kwargs(self) -> dict[str, Any]:
         names = (
@@ -98,6 +111,8 @@ class Completion:
     content: str | None = None
     finish_reason: str = ""
     tool_calls: list[dict[str, Any]] | None = None
+    # An embedding's vectors, in the order of its inputs.
+    embeddings: list[list[float]] | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
     usage_reported: bool = False
@@ -279,22 +294,117 @@ async def _body_of(route: Route, params: CallParams) -> dict[str, Any]:
     return response.model_dump()
 
 
-async def completion_run(*, routes: list[Route], params: CallParams) -> Completion:
-    """One non-streamed completion, through the fallbacks when a provider fails."""
+async def _answer_run(
+    routes: list[Route],
+    send: Callable[[Route], Awaitable[dict[str, Any]]],
+    read: Callable[[dict[str, Any], Route, float], Completion],
+) -> Completion:
+    """`send` to each route in turn until one answers (`read` turns its body into a
+    Completion), moving on only after a retryable failure."""
     tried: list[str] = []
     started = time.monotonic()
     for position, route in enumerate(routes):
         try:
             body = await asyncio.wait_for(
-                _body_of(route, params), timeout=settings.LLM_TIMEOUT_SECONDS + 1
+                send(route), timeout=settings.LLM_TIMEOUT_SECONDS + 1
             )
-            return _completion_of(body, route, started)
+            return read(body, route, started)
         except Exception as exc:
             last = position == len(routes) - 1
             if last or not _is_retryable(exc):
                 raise _failure(exc, route, tried) from None
             tried.append(_sanitized(exc, route))
     raise ProviderError()  # pragma: no cover - routes is never empty
+
+
+async def completion_run(*, routes: list[Route], params: CallParams) -> Completion:
+    """One non-streamed completion, through the fallbacks when a provider fails."""
+    return await _answer_run(
+        routes, lambda route: _body_of(route, params), _completion_of
+    )
+
+
+# --- Embeddings -------------------------------------------------------------------
+
+
+def _embedding_kwargs(route: Route, params: CallParams) -> dict[str, Any]:
+    """litellm's aembedding arguments. Vectors are always asked for as floats (the
+    adapter encodes base64 itself): not every provider litellm reaches can."""
+    kwargs: dict[str, Any] = {
+        "model": route.model,
+        "input": params.input,
+        "timeout": settings.LLM_TIMEOUT_SECONDS,
+        "num_retries": 0,
+        "max_retries": 0,
+    }
+    if params.dimensions is not None:
+        kwargs["dimensions"] = params.dimensions
+        if route.model.startswith("openai/"):
+            # litellm would drop it for any OpenAI-compatible model not named
+            # text-embedding-3…: let the provider say whether it takes it.
+            kwargs["allowed_openai_params"] = ["dimensions"]
+    if route.api_key:
+        kwargs["api_key"] = route.api_key
+    if route.api_base:
+        kwargs["api_base"] = route.api_base
+    return kwargs
+
+
+def _inputs_count(value: EmbeddingInput | None) -> int:
+    if isinstance(value, str) or (value and isinstance(value[0], int)):
+        return 1
+    return len(value or [])
+
+
+MOCK_EMBEDDING_DIMENSIONS = 1536  # litellm's mock vector
+
+
+async def _embedding_body_of(route: Route, params: CallParams) -> dict[str, Any]:
+    if route.mock_response:
+        # An offline alias. litellm's mock answers one vector whatever the input:
+        # answer its zeros once per input, without usage (estimated, as for a
+        # provider that reports none).
+        vector = [0.0] * (params.dimensions or MOCK_EMBEDDING_DIMENSIONS)
+        count = _inputs_count(params.input)
+        return {"data": [{"index": i, "embedding": vector} for i in range(count)]}
+    response = await litellm.aembedding(**_embedding_kwargs(route, params))
+    return response.model_dump()
+
+
+def _embedding_reader(
+    params: CallParams,
+) -> Callable[[dict[str, Any], Route, float], Completion]:
+    def read(body: dict[str, Any], route: Route, started: float) -> Completion:
+        """An embeddings body: one vector of numbers per input, or litellm's 500
+        for a malformed answer (another route may do better)."""
+        try:
+            items = sorted(body["data"], key=lambda item: item["index"])
+            vectors = [[float(x) for x in item["embedding"]] for item in items]
+            if len(vectors) != _inputs_count(params.input):
+                raise ValueError("one vector per input")
+            waited = time.monotonic() - started
+            completion = Completion(
+                route=route,
+                embeddings=vectors,
+                latency_ms=int(waited * 1000),
+                provider_seconds=waited,
+            )
+            _usage_set(completion, _usage_counts(body.get("usage")))
+        except (LookupError, TypeError, ValueError, AttributeError):
+            raise fastpath.answer_malformed(route) from None
+        return completion
+
+    return read
+
+
+async def embedding_run(*, routes: list[Route], params: CallParams) -> Completion:
+    """One embeddings request (`params.input`), through the fallbacks when a
+    provider fails, with the errors of `completion_run`."""
+    return await _answer_run(
+        routes,
+        lambda route: _embedding_body_of(route, params),
+        _embedding_reader(params),
+    )
 
 
 # --- Streamed ---------------------------------------------------------------------
@@ -516,8 +626,16 @@ def cost_per_token(
     )
 
 
-def token_count(*, model: str, messages: list[dict[str, Any]]) -> int:
-    """litellm's tokenizer for the model (raises when it cannot count)."""
+def token_count(
+    *,
+    model: str,
+    messages: list[dict[str, Any]] | None = None,
+    text: str | None = None,
+) -> int:
+    """litellm's tokenizer for the model, of messages or of a text (raises when it
+    cannot count)."""
+    if text is not None:
+        return int(litellm.token_counter(model=model, text=text))
     return int(litellm.token_counter(model=model, messages=messages))
 
 

@@ -1,6 +1,9 @@
 """OpenAI-compatible endpoints, so the official OpenAI SDKs work unchanged:
 `POST /v1/chat/completions` (streamed or not) and `GET /v1/models[/{model}]`.
 
+`POST /v1/embeddings` (jobs/openai_embeddings.py) and `POST /v1/completions`
+(jobs/openai_completions.py) are adapters of the same kind, built on the helpers here.
+
 The team's virtual key is the SDK's `api_key`; `model` is an alias, and every response
 and chunk names that alias. Billing and records are those of /api/jobs: a request is a
 one-call job (create, reserve, call, complete, capture), or, with an `X-Job-Id` header,
@@ -83,7 +86,7 @@ class ChatRequest:
     user_id: str
 
 
-def _typed(body: dict[str, Any], name: str, kind: type, default: Any) -> Any:
+def param_typed(body: dict[str, Any], name: str, kind: type, default: Any) -> Any:
     value = body.get(name)
     if value is None:
         return default
@@ -97,14 +100,10 @@ def chat_request_parse(body: dict[str, Any]) -> ChatRequest:
     n = body.get("n")
     if n is not None and (isinstance(n, bool) or n != 1):
         raise ParamInvalid("only n=1 is supported", param="n")
-    stream = _typed(body, "stream", bool, False)
-    options = _typed(body, "stream_options", dict, {})
-    include_usage = _typed(options, "include_usage", bool, False)
-    user_id = _typed(body, "user", str, "")
-    if len(user_id) > USER_ID_MAX_LENGTH:
-        raise ParamInvalid(
-            f"user: at most {USER_ID_MAX_LENGTH} characters", param="user"
-        )
+    stream = param_typed(body, "stream", bool, False)
+    options = param_typed(body, "stream_options", dict, {})
+    include_usage = param_typed(options, "include_usage", bool, False)
+    user_id = user_id_of(body)
     fields = {name: body[name] for name in CALL_FIELDS if name in body}
     if fields.get("max_tokens") is None and "max_completion_tokens" in body:
         fields["max_tokens"] = body["max_completion_tokens"]
@@ -172,7 +171,7 @@ def _milliseconds(seconds: float) -> str:
     return f"{max(seconds, 0.0) * 1000:.2f}"
 
 
-def _call_headers(call: LLMCall, overhead_seconds: float) -> dict[str, str]:
+def call_headers(call: LLMCall, overhead_seconds: float) -> dict[str, str]:
     return {
         "X-Job-Id": str(call.job.job_id),
         "X-Call-Id": str(call.call_id),
@@ -180,16 +179,40 @@ def _call_headers(call: LLMCall, overhead_seconds: float) -> dict[str, str]:
     }
 
 
+def result_headers(result: pipeline.Result, started: float) -> dict[str, str]:
+    """The headers of a non-streamed answer: its call, its job and the credits."""
+    overhead = time.monotonic() - started - result.completion.provider_seconds
+    return {
+        **call_headers(result.call, overhead),
+        "X-Credits-Charged": str(result.credits_charged),
+        "X-Credits-Remaining": str(result.credits_remaining),
+    }
+
+
+def user_id_of(body: dict[str, Any]) -> str:
+    """The request's `user`, which becomes its job's user_id."""
+    user_id = param_typed(body, "user", str, "")
+    if len(user_id) > USER_ID_MAX_LENGTH:
+        raise ParamInvalid(
+            f"user: at most {USER_ID_MAX_LENGTH} characters", param="user"
+        )
+    return user_id
+
+
+def job_id_of(request: HttpRequest) -> str | None:
+    """The open job named by `X-Job-Id`, if any (else the call is a one-call job)."""
+    return request.headers.get("X-Job-Id", "").strip() or None
+
+
 # --- Views ------------------------------------------------------------------------
 
 
 def _chat_parse(team: Team, body: dict[str, Any], request: HttpRequest) -> Parsed:
     chat = chat_request_parse(body)
-    job_id = request.headers.get("X-Job-Id", "").strip() or None
     return Parsed(
         call=chat.call,
         stream=chat.stream,
-        job_id=job_id,
+        job_id=job_id_of(request),
         new_job=NewJob(job_type=JOB_TYPE, user_id=chat.user_id),
         extra=chat,
     )
@@ -201,14 +224,9 @@ async def chat_completions(request: HttpRequest, started: float) -> HttpResponse
     if admitted.parsed.stream:
         return await _chat_stream(request, admitted, started)
     result = await pipeline.run(admitted)
-    overhead = time.monotonic() - started - result.completion.provider_seconds
-    headers = {
-        **_call_headers(result.call, overhead),
-        "X-Credits-Charged": str(result.credits_charged),
-        "X-Credits-Remaining": str(result.credits_remaining),
-    }
     return JsonResponse(
-        chat_completion_body(result.call, result.completion), headers=headers
+        chat_completion_body(result.call, result.completion),
+        headers=result_headers(result, started),
     )
 
 
@@ -219,7 +237,7 @@ async def _chat_stream(
     call = opened.ticket.call
     style = chunk_format(call, include_usage=admitted.parsed.extra.include_usage)
     frames = pipeline.relay(opened, style)
-    headers = _call_headers(call, opened.stream.started - started)
+    headers = call_headers(call, opened.stream.started - started)
     return await pipeline.event_stream(request, frames, headers)
 
 

@@ -2,7 +2,8 @@
 
     authenticate → admit → route → call the provider → record the outcome → settle
 
-An endpoint is an adapter (`jobs/native_api.py`, `jobs/openai_api.py`): `llm_endpoint`
+An endpoint is an adapter (`jobs/native_api.py`, `jobs/openai_api.py`,
+`jobs/openai_embeddings.py`, `jobs/openai_completions.py`): `llm_endpoint`
 wraps it (method check, errors in its dialect); it parses its dialect into a `Parsed`
 request inside `admit`, then calls `run` (one answer) or `stream_open` + `relay` (SSE),
 and writes the result in its dialect.
@@ -11,7 +12,8 @@ and writes the result in its dialect.
   then `jobs.services` checks the team, the alias (`jobs.routing`), the rate limits and
   reserves the worst case (`jobs.pricing`) while recording the call. A refusal writes
   nothing.
-- call: `jobs.gateway` tries the routes in order; no transaction is open meanwhile.
+- call: `jobs.gateway` tries the routes in order (a chat completion or, for a call
+  with an `input`, an embedding); no transaction is open meanwhile.
 - record and settle: `jobs.services.llm_call_finish` records the outcome; a one-call
   job is closed and charged (credits.services) in the same short transaction. The
   writes are shielded from cancellation: a client that goes away is still recorded,
@@ -227,8 +229,9 @@ class Result:
 async def run(admitted: Admitted) -> Result:
     """Call the provider (through the fallbacks), record the outcome, settle."""
     ticket = admitted.ticket
+    answer = gateway.embedding_run if ticket.params.embeds else gateway.completion_run
     completion = await _provider_await(
-        ticket, gateway.completion_run(routes=ticket.routes, params=ticket.params)
+        ticket, answer(routes=ticket.routes, params=ticket.params)
     )
     call, remaining = await _finish(ticket, completion=completion)
     if remaining is None:

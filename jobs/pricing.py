@@ -3,7 +3,8 @@
 
 A call's provider cost is the alias's own prices or litellm's price table; its worst
 case (what is reserved before the provider is called) is the prompt's tokens plus the
-most output any of its routes may produce, at the dearest route's prices. Usage the
+most output any of its routes may produce, at the dearest route's prices (an
+embedding has no output: its worst case is its input). Usage the
 provider did not report is estimated here, and usage beyond the worst case is capped at
 it: a reservation is never exceeded on a provider's word.
 """
@@ -18,7 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 from jobs import gateway
-from jobs.gateway import CallParams, Completion
+from jobs.gateway import CallParams, Completion, EmbeddingInput
 from jobs.routing import Route, output_tokens_limit
 
 logger = logging.getLogger(__name__)
@@ -73,7 +74,34 @@ def text_tokens_estimate(text: str) -> int:
     return math.ceil(len(text) / 4)
 
 
+def input_tokens_estimate(*, model: str, input: EmbeddingInput) -> int:
+    """Tokens of an embedding's input: a token array counts its tokens; a text the
+    larger of litellm's tokenizer and 1 per 4 characters. Providers count with
+    their own tokenizers, and this is all an embedding reserves (it has no output
+    allowance), so it leans high: usage beyond it would be capped, not billed."""
+    items = [input] if isinstance(input, str) or isinstance(input[0], int) else input
+    total = 0
+    for item in items:
+        if isinstance(item, list):
+            total += len(item)
+            continue
+        try:
+            counted = gateway.token_count(model=model, text=item)
+        except Exception:
+            counted = 0
+        total += max(counted, text_tokens_estimate(item), 1)
+    return total
+
+
+def _prompt_estimate(model: str, params: CallParams) -> int:
+    if params.input is not None:
+        return input_tokens_estimate(model=model, input=params.input)
+    return prompt_tokens_estimate(model=model, messages=params.messages)
+
+
 def output_tokens_reserved(route: Route, params: CallParams) -> int:
+    if params.embeds:
+        return 0
     return params.max_tokens or min(
         route.max_output_tokens or DEFAULT_MAX_OUTPUT_TOKENS, output_tokens_limit(route)
     )
@@ -81,7 +109,7 @@ def output_tokens_reserved(route: Route, params: CallParams) -> int:
 
 def call_worst_case(*, routes: list[Route], params: CallParams) -> tuple[int, Decimal]:
     """The most tokens and provider cost one call could use, over all its routes."""
-    prompt = prompt_tokens_estimate(model=routes[0].model, messages=params.messages)
+    prompt = _prompt_estimate(routes[0].model, params)
     tokens, cost = 0, Decimal(0)
     for route in routes:
         output = output_tokens_reserved(route, params)
@@ -112,9 +140,7 @@ def usage_settle(
             completion.prompt_tokens = worst_case_tokens - output
             completion.completion_tokens = output
             return
-        completion.prompt_tokens = prompt_tokens_estimate(
-            model=route.model, messages=params.messages
-        )
+        completion.prompt_tokens = _prompt_estimate(route.model, params)
         completion.completion_tokens = text_tokens_estimate(
             completion.content or ""
         ) + sum(

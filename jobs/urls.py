@@ -5,7 +5,13 @@ from __future__ import annotations
 from django.urls import path
 
 import saas_litellm.converters  # noqa: F401 - registers the <slug_id:…> converter
-from jobs import api, native_api, openai_api
+from jobs import (
+    api,
+    native_api,
+    openai_api,
+    openai_completions,
+    openai_embeddings,
+)
 
 urlpatterns = [
     path("api/jobs/create", api.JobCreateView.as_view(), name="job-create"),
@@ -55,6 +61,8 @@ urlpatterns = [
         openai_api.chat_completions,
         name="openai-chat-completions",
     ),
+    path("v1/embeddings", openai_embeddings.embeddings, name="openai-embeddings"),
+    path("v1/completions", openai_completions.completions, name="openai-completions"),
     path("v1/models", openai_api.models_list, name="openai-models"),
     path("v1/models/<str:model>", openai_api.model_detail, name="openai-model"),
 ]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 
 import pytest
 import requests
@@ -100,3 +102,27 @@ def test_the_strict_model_refuses_a_tool_schema_as_openai_does(fake_provider):
     assert response.json()["error"]["param"] == "tools[0].function.parameters"
     tool["function"]["parameters"] = {"type": "object"}
     assert post(fake_provider, {**CHAT, "model": "fake-strict", "tools": [tool]}).ok
+
+
+def embed(provider, **body):
+    body = {"model": "fake-echo", "input": "hello", **body}
+    return requests.post(f"{provider.api_base}/embeddings", json=body, timeout=5)
+
+
+def test_embeddings_are_deterministic_vectors_with_usage(fake_provider):
+    first = embed(fake_provider, input=["one", "two"], dimensions=3).json()
+    assert first == embed(fake_provider, input=["one", "two"], dimensions=3).json()
+    assert [len(item["embedding"]) for item in first["data"]] == [3, 3]
+    assert first["usage"] == {"prompt_tokens": 2, "total_tokens": 2}
+
+
+def test_base64_embeddings_are_little_endian_float32s(fake_provider):
+    floats = embed(fake_provider).json()["data"][0]["embedding"]
+    encoded = embed(fake_provider, encoding_format="base64").json()
+    packed = base64.b64decode(encoded["data"][0]["embedding"])
+    assert struct.unpack(f"<{len(floats)}f", packed) == pytest.approx(floats)
+
+
+def test_embeddings_without_usage_and_failures(fake_provider):
+    assert "usage" not in embed(fake_provider, model="fake-no-usage").json()
+    assert embed(fake_provider, model="fake-fail-500").status_code == 500
