@@ -11,7 +11,8 @@ import re
 from http import HTTPStatus
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -47,20 +48,25 @@ from credits.services import (
     team_settings_update,
     teams_with_accounts,
 )
-from saas_litellm.exceptions import NotFound
-from teams.authentication import ADMIN_AUTH_FAILED
+from saas_litellm.exceptions import InvalidInput, NotFound
+from teams.authentication import ADMIN_AUTH_FAILED, AdminKeyAuthentication
 from teams.models import SLUG_PATTERN, Team
 from teams.permissions import AdminAPIView, IsOperator, TeamOrAdminAPIView
 
 SLUG = re.compile(SLUG_PATTERN)
 IDEMPOTENCY_HEADER = OpenApiParameter(
     HEADER,
-    str,
+    # 1 to 200 printable ASCII characters (spaces inside only).
+    {"type": "string", "maxLength": 200, "pattern": "^[!-~]([ -~]*[!-~])?$"},
     OpenApiParameter.HEADER,
     required=False,
     description="A retry with the same key and body returns the first answer and "
     "changes nothing; another body is 422; a retry while the first runs is 409.",
 )
+UNKNOWN_REFERENCE = OpenApiResponse(
+    description="The organization or an access group named does not exist."
+)
+UNKNOWN_TEAM = OpenApiResponse(description="No team has this team_id.")
 DEFAULT_TRANSACTIONS_LIMIT = 50
 DEFAULT_TEAMS_LIMIT = 50
 KEY_SHOWN_ONCE = (
@@ -108,7 +114,14 @@ def _team_created_replay(body: dict[str, Any]) -> dict[str, Any]:
 class TeamCreateView(CreditsAPIMixin, AdminAPIView):
     @extend_schema(
         request=TeamCreateSerializer,
-        responses={201: TeamCreatedSerializer},
+        responses={
+            201: TeamCreatedSerializer,
+            404: UNKNOWN_REFERENCE,
+            409: OpenApiResponse(
+                description="The team id is taken, or a request with this "
+                "Idempotency-Key is still being processed."
+            ),
+        },
         parameters=[IDEMPOTENCY_HEADER],
     )
     @idempotent(redact=_team_created_replay)
@@ -153,6 +166,13 @@ class TeamListView(CreditsAPIMixin, AdminAPIView):
 class TeamDetailView(CreditsAPIMixin, TeamOrAdminAPIView):
     """GET: the operator or the team's own key. PUT: the operator only."""
 
+    def get_authenticators(self) -> list[BaseAuthentication]:
+        # Django's View.setup() has set self.request (the HttpRequest) by now; the
+        # schema generator sets it too, so PUT is documented as admin-only.
+        if getattr(self, "request", None) and self.request.method == "PUT":
+            return [AdminKeyAuthentication()]
+        return super().get_authenticators()
+
     def get_permissions(self) -> list[BasePermission]:
         if self.request.method == "PUT":
             return [IsOperator()]
@@ -171,7 +191,10 @@ class TeamDetailView(CreditsAPIMixin, TeamOrAdminAPIView):
         team = self.team(team_id)
         return Response(_team_detail(team, operator=request.user.is_operator))
 
-    @extend_schema(request=TeamUpdateSerializer, responses=TeamDetailSerializer)
+    @extend_schema(
+        request=TeamUpdateSerializer,
+        responses={200: TeamDetailSerializer, 404: UNKNOWN_REFERENCE},
+    )
     def put(self, request: Request, team_id: str) -> Response:
         team = self.team(team_id)
         data = validated(TeamUpdateSerializer, request.data)
@@ -183,13 +206,13 @@ class TeamDetailView(CreditsAPIMixin, TeamOrAdminAPIView):
 
 
 class BalanceQueryView(CreditsAPIMixin, TeamOrAdminAPIView):
-    @extend_schema(parameters=[BalanceQuerySerializer], responses=BalanceSerializer)
+    @extend_schema(
+        parameters=[BalanceQuerySerializer],
+        responses={200: BalanceSerializer, 404: UNKNOWN_TEAM},
+    )
     def get(self, request: Request) -> Response:
         if "team_id" not in request.query_params:
-            return Response(
-                {"detail": "Query parameter 'team_id' is required"},
-                status=HTTPStatus.BAD_REQUEST,
-            )
+            raise InvalidInput("Query parameter 'team_id' is required")
         query = validated(BalanceQuerySerializer, request.query_params)
         return Response(_balance_body(self.team(query["team_id"])))
 

@@ -12,8 +12,14 @@ from credits.models import CreditAccount, LedgerEntry
 from credits.services import MAX_CREDITS_PER_OPERATION, team_allowed_model_names
 from saas_litellm.exceptions import RequestInvalid
 from saas_litellm.json_input import metadata_field
-from teams.models import SLUG_PATTERN, BudgetMode, Team
-from teams.serializers import StrictIntegerField, VirtualKeySerializer
+from teams.models import BudgetMode, Team
+from teams.serializers import (
+    StrictCharField,
+    StrictIntegerField,
+    VirtualKeySerializer,
+    offset_field,
+    slug_field,
+)
 
 BUDGET_MODES = ", ".join(BudgetMode.values)
 
@@ -63,7 +69,7 @@ class RatesSerializer(serializers.Serializer):
 
 class CreditAddSerializer(serializers.Serializer):
     credits = credits_field()
-    reason = serializers.CharField(
+    reason = StrictCharField(
         required=False, allow_blank=True, max_length=500, default=""
     )
 
@@ -78,7 +84,7 @@ class ReplenishSerializer(serializers.Serializer):
         decimal_places=2,
         min_value=Decimal(0),
     )
-    reason = serializers.CharField(
+    reason = StrictCharField(
         required=False, allow_blank=True, max_length=500, default=""
     )
 
@@ -97,33 +103,33 @@ class BalanceQuerySerializer(serializers.Serializer):
 
 class TeamListQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(required=False, min_value=1, max_value=500)
-    offset = serializers.IntegerField(required=False, min_value=0)
+    offset = offset_field(required=False)
 
 
 class TeamCreateSerializer(RatesSerializer):
-    organization_id = serializers.RegexField(SLUG_PATTERN, max_length=100)
-    team_id = serializers.RegexField(SLUG_PATTERN, max_length=100)
-    team_alias = serializers.CharField(
+    organization_id = slug_field()
+    team_id = slug_field()
+    team_alias = StrictCharField(
         required=False, allow_blank=True, max_length=200, default=""
     )
     access_groups = serializers.ListField(
-        child=serializers.CharField(max_length=100), required=False, default=list
+        child=StrictCharField(max_length=100), required=False, default=list
     )
     credits_allocated = credits_field(min_value=0, required=False, default=0)
     budget_mode = budget_mode_field(required=False, default=BudgetMode.JOB_BASED)
     metadata = metadata_field(required=False, default=dict)
 
 
-def _limit_field() -> serializers.IntegerField:
-    return serializers.IntegerField(
+def _limit_field() -> StrictIntegerField:
+    return StrictIntegerField(
         required=False, allow_null=True, min_value=1, max_value=2**31 - 1
     )
 
 
 class TeamUpdateSerializer(RatesSerializer):
-    team_alias = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    team_alias = StrictCharField(required=False, allow_blank=True, max_length=200)
     access_groups = serializers.ListField(
-        child=serializers.CharField(max_length=100), required=False
+        child=StrictCharField(max_length=100), required=False
     )
     budget_mode = budget_mode_field(required=False)
     requests_per_minute = _limit_field()
@@ -241,6 +247,11 @@ class TeamSummarySerializer(serializers.ModelSerializer):
 class TeamDetailSerializer(TeamSummarySerializer):
     allowed_models = serializers.SerializerMethodField()
     keys = VirtualKeySerializer(many=True, read_only=True)
+    # Not read-only so that the schema does not list it as required: a team's own
+    # key does not see the operator's markup (credits.api drops it).
+    markup_percent = serializers.DecimalField(
+        max_digits=7, decimal_places=2, required=False, help_text="Operator only."
+    )
 
     class Meta(TeamSummarySerializer.Meta):
         fields = [

@@ -6,13 +6,14 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from jobs import selectors, services
 from jobs import serializers as s
+from jobs.models import JobStatus
 from saas_litellm.exceptions import NotFound
 from teams.models import Organization
 from teams.permissions import AdminAPIView, TeamAPIView, TeamOrAdminAPIView
@@ -26,6 +27,35 @@ def _validated(serializer_class: type[serializers.Serializer], data: Any) -> Any
 
 def _actor(request: Request) -> str:
     return str(request.user)
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in word)
+
+
+STATUS_FILTER = OpenApiParameter(
+    "status",
+    {
+        "type": "string",
+        "pattern": f"^({'|'.join(_any_case(status) for status in JobStatus.values)})?$",
+    },
+    OpenApiParameter.QUERY,
+    description="Only jobs with this status (any case); empty: every job.",
+)
+# Years 1 to 9999 (datetime's), months 01 to 12; a day makes it an ISO date.
+YEAR_MONTH = r"^(\d{3}[1-9]|\d{2}[1-9]\d|\d[1-9]\d{2}|[1-9]\d{3})-(0[1-9]|1[0-2])$"
+PERIOD = OpenApiParameter(
+    "period",
+    {
+        "type": "string",
+        "anyOf": [{"maxLength": 0}, {"pattern": YEAR_MONTH}, {"format": "date"}],
+    },
+    OpenApiParameter.QUERY,
+    description="YYYY-MM or YYYY-MM-DD (UTC); empty or absent: the current month.",
+)
+JOB_CLOSED = OpenApiResponse(
+    description="The job is closed with another status, or has calls in progress."
+)
 
 
 # --- DRF views --------------------------------------------------------------------
@@ -61,7 +91,10 @@ class JobDetailView(TeamAPIView):
 
 
 class JobCompleteView(TeamAPIView):
-    @extend_schema(request=s.JobCompleteSerializer, responses=s.JobCompletionSerializer)
+    @extend_schema(
+        request=s.JobCompleteSerializer,
+        responses={200: s.JobCompletionSerializer, 409: JOB_CLOSED},
+    )
     def post(self, request: Request, job_id: str) -> Response:
         data = _validated(s.JobCompleteSerializer, request.data).validated_data
         job = services.job_complete(
@@ -97,7 +130,8 @@ class JobCostsView(TeamAPIView):
 
 class TeamJobsView(TeamOrAdminAPIView):
     @extend_schema(
-        parameters=[s.TeamJobsQuerySerializer], responses=s.TeamJobsSerializer
+        parameters=[s.TeamJobsQuerySerializer, STATUS_FILTER],
+        responses=s.TeamJobsSerializer,
     )
     def get(self, request: Request, team_id: str) -> Response:
         team = self.team_for_request(team_id)
@@ -116,23 +150,23 @@ class TeamJobsView(TeamOrAdminAPIView):
 
 class TeamUsageView(TeamOrAdminAPIView):
     @extend_schema(
-        parameters=[s.PeriodQuerySerializer], responses=s.TeamUsageSerializer
+        parameters=[s.PeriodQuerySerializer, PERIOD], responses=s.TeamUsageSerializer
     )
     def get(self, request: Request, team_id: str) -> Response:
         team = self.team_for_request(team_id)
         query = _validated(s.PeriodQuerySerializer, request.query_params).validated_data
-        return Response(
-            selectors.team_usage(
-                team=team,
-                period=query.get("period"),
-                include_costs=request.user.is_operator,
-            )
+        usage = selectors.team_usage(
+            team=team,
+            period=query.get("period"),
+            include_costs=request.user.is_operator,
         )
+        return Response(s.TeamUsageSerializer(usage).data)
 
 
 class OrganizationUsageView(AdminAPIView):
     @extend_schema(
-        parameters=[s.PeriodQuerySerializer], responses=s.OrganizationUsageSerializer
+        parameters=[s.PeriodQuerySerializer, PERIOD],
+        responses=s.OrganizationUsageSerializer,
     )
     def get(self, request: Request, organization_id: str) -> Response:
         organization = Organization.objects.filter(
@@ -141,8 +175,7 @@ class OrganizationUsageView(AdminAPIView):
         if organization is None:
             raise NotFound(f"Organization '{organization_id}' not found")
         query = _validated(s.PeriodQuerySerializer, request.query_params).validated_data
-        return Response(
-            selectors.organization_usage(
-                organization=organization, period=query.get("period")
-            )
+        usage = selectors.organization_usage(
+            organization=organization, period=query.get("period")
         )
+        return Response(s.OrganizationUsageSerializer(usage).data)

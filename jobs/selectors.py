@@ -127,7 +127,7 @@ def period_parse(period: str | None) -> tuple[str, datetime, datetime]:
         else:
             start = datetime(int(year), int(month), int(day), tzinfo=UTC)
             end = start + timedelta(days=1)
-    except ValueError:
+    except (ValueError, OverflowError):  # no such day, or past the year 9999
         raise InvalidInput(
             "period must be a real date: YYYY-MM or YYYY-MM-DD"
         ) from None
@@ -135,7 +135,7 @@ def period_parse(period: str | None) -> tuple[str, datetime, datetime]:
 
 
 def _money(value: Decimal | None) -> str:
-    return str((value or Decimal(0)).quantize(USD_QUANTUM))
+    return format((value or Decimal(0)).quantize(USD_QUANTUM), "f")
 
 
 def _usage_totals(jobs: Any, group_by: str) -> dict[Any, dict[str, Any]]:

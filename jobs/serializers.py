@@ -11,7 +11,7 @@ from rest_framework import serializers
 from jobs.gateway import CallParams
 from jobs.models import JobStatus
 from jobs.services import CallRequest
-from teams.serializers import StrictCharField, StrictIntegerField
+from teams.serializers import StrictCharField, StrictIntegerField, offset_field
 
 MESSAGE_ROLES = ("system", "user", "assistant", "tool", "developer")
 MESSAGE_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id")
@@ -76,7 +76,7 @@ def _message(value: Any, position: int) -> dict[str, Any]:
                 f"{where}.content must be a string or a non-empty list of parts"
             )
         for number, part in enumerate(content):
-            _content_part_check(part, f"{where}.content[{number}]")
+            _content_part_check(part, f"{where}.content[{number}]", role=role)
     elif not isinstance(content, str):
         raise serializers.ValidationError(f"{where}.content must be a string")
     if "tool_calls" in value and not isinstance(value["tool_calls"], list):
@@ -87,16 +87,19 @@ def _message(value: Any, position: int) -> dict[str, Any]:
     return {key: value[key] for key in MESSAGE_KEYS if key in value}
 
 
-def _content_part_check(part: Any, where: str) -> None:
+def _content_part_check(part: Any, where: str, *, role: str) -> None:
     """A part of one of OpenAI's kinds, with its payload; anything else would be a
     provider's 400, after the call was reserved."""
     if not isinstance(part, dict):
         raise serializers.ValidationError(f"{where} must be an object")
     kind = part.get("type")
-    if kind not in CONTENT_PARTS:
+    if not isinstance(kind, str) or kind not in CONTENT_PARTS:
         raise serializers.ValidationError(
             f"{where}.type must be one of {', '.join(CONTENT_PARTS)}"
         )
+    if kind == "refusal" and role != "assistant":
+        # litellm refuses it before any provider is asked (it was a 502).
+        raise serializers.ValidationError(f"{where}: only an assistant has refusals")
     payload = part.get(kind)
     if kind == "image_url" and isinstance(payload, dict):
         payload = payload.get("url")  # OpenAI's form; litellm also takes the bare URL
@@ -231,7 +234,7 @@ class CreateAndCallSerializer(LLMCallSerializer, JobCreateSerializer):
 class TeamJobsQuerySerializer(serializers.Serializer):
     status = serializers.CharField(required=False, allow_blank=True)
     limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
-    offset = serializers.IntegerField(min_value=0, default=0)
+    offset = offset_field(default=0)
 
 
 class PeriodQuerySerializer(serializers.Serializer):

@@ -308,10 +308,17 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    # The async LLM endpoints are plain Django views; this hook documents them.
+    # Our PATCH endpoints validate their whole body (required fields stay required),
+    # so no "Patched…" request components with every field optional.
+    "COMPONENT_SPLIT_PATCH": False,
+    # The async LLM endpoints are plain Django views: the first hook documents them;
+    # the others document, once, the errors of each kind of operation and how DRF
+    # reads input.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "jobs.schema.llm_endpoints_add",
+        "jobs.schema.error_responses_add",
+        "jobs.schema.input_rules_add",
     ],
 }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from saas_litellm import health
@@ -25,5 +26,9 @@ urlpatterns = [
     # Every other path is a JSON 404 in its API family's dialect, DEBUG or not
     # (handler404 is not used with DEBUG on). The admin and static files are left
     # out, so that /admin still redirects to /admin/ and assets 404 as usual.
-    re_path(r"^(?!admin(?:/|$)|static/).*$", json_not_found, name="not-found"),
+    re_path(
+        r"^(?!admin(?:/|$)|static/)[\s\S]*$",
+        csrf_exempt(json_not_found),
+        name="not-found",
+    ),
 ]

@@ -6,14 +6,24 @@ Team create/list/get/update live in the credits app because they show balances.
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
+from decimal import Decimal
 from http import HTTPStatus
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.extensions import (
+    OpenApiAuthenticationExtension,
+    OpenApiSerializerFieldExtension,
+)
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -51,14 +61,70 @@ class AdminKeyScheme(OpenApiAuthenticationExtension):
         return {"type": "apiKey", "in": "header", "name": "X-Admin-Key"}
 
 
+class DecimalFieldSchema(OpenApiSerializerFieldExtension):
+    """DRF's DecimalField as it really reads and writes (every app's serializers).
+
+    A response holds a string with exactly `decimal_places` decimals ("0.00000000",
+    never "0E-8"). A request may send such a string (fewer decimals are fine) or a
+    JSON integer, within the field's digits and bounds (minimum 0, or the smallest
+    positive step: the only bounds our fields use)."""
+
+    target_class = "rest_framework.fields.DecimalField"
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema: Any, direction: str) -> dict:
+        field = self.target
+        places = field.decimal_places
+        whole = field.max_digits - places
+        minimum = None if field.min_value is None else Decimal(field.min_value)
+        sign = "-?" if minimum is None or minimum < 0 else ""
+        if direction == "response":
+            fraction = rf"\.\d{{{places}}}" if places else ""
+            pattern = rf"^{sign}\d{{1,{whole}}}{fraction}$"
+            return {"type": "string", "format": "decimal", "pattern": pattern}
+        digits = rf"\d{{1,{whole}}}(\.\d{{0,{places}}})?|\.\d{{1,{places}}}"
+        if minimum is not None and minimum > 0:
+            # Not zero: a non-zero digit before the point, or one after it.
+            after = "|".join(
+                "0" * zeros + "[1-9]" + rf"\d{{0,{places - zeros - 1}}}"
+                for zeros in range(places)
+            )
+            digits = rf"[1-9]\d{{0,{whole - 1}}}(\.\d{{0,{places}}})?|\.({after})"
+        integer: dict[str, Any] = {"type": "integer", "maximum": 10**whole - 1}
+        if minimum is not None:
+            integer["minimum"] = math.ceil(minimum)
+        else:
+            integer["minimum"] = -(10**whole - 1)
+        forms: list[dict[str, Any]] = [
+            {"type": "string", "pattern": rf"^{sign}0*({digits})$"},
+            integer,
+        ]
+        if field.allow_null:
+            # DRF reads a blank string as null on a nullable DecimalField.
+            forms.append({"type": "string", "pattern": r"^\s*$"})
+        return {
+            "format": "decimal",
+            "description": f"A decimal string (at most {places} decimals) or an "
+            "integer.",
+            "anyOf": forms,
+        }
+
+
 SLUG = re.compile(SLUG_PATTERN)
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
     str,
     OpenApiParameter.HEADER,
     required=False,
+    pattern=r"^[!-~]{1,200}$",  # printable ASCII, no spaces
     description="A retry with the same key returns the first rotation's new key "
     "(without plaintext) instead of rotating again.",
+)
+# Errors only some operations answer (jobs.schema adds the common ones and the body).
+TAKEN = OpenApiResponse(description="The id or name is taken.")
+IN_USE = OpenApiResponse(description="Still in use (code: *_in_use).")
+UNKNOWN_REFERENCE = OpenApiResponse(
+    description="An object the body names does not exist."
 )
 
 
@@ -101,7 +167,7 @@ def _get_or_404(queryset: QuerySet, what: str, name: str, **lookup: Any) -> Any:
 class OrganizationCreateView(AdminAPIView):
     @extend_schema(
         request=s.OrganizationCreateSerializer,
-        responses={201: s.OrganizationSerializer},
+        responses={201: s.OrganizationSerializer, 409: TAKEN},
     )
     def post(self, request: Request) -> Response:
         data = _valid(s.OrganizationCreateSerializer, request.data)
@@ -243,6 +309,10 @@ class KeyRotateView(TeamAdminAPIView):
         responses={
             201: s.RotatedKeyResponseSerializer,
             200: s.RotatedKeyResponseSerializer,
+            409: OpenApiResponse(
+                description="The key is revoked, expired or already rotated, or a "
+                "rotation with this Idempotency-Key is still running."
+            ),
         },
     )
     def post(self, request: Request, team_id: str, key_id: str) -> Response:
@@ -291,7 +361,12 @@ def _alias(alias: str) -> ModelAlias:
 
 class ModelAliasCreateView(AdminAPIView):
     @extend_schema(
-        request=s.ModelAliasWriteSerializer, responses={201: s.ModelAliasSerializer}
+        request=s.ModelAliasWriteSerializer,
+        responses={
+            201: s.ModelAliasSerializer,
+            404: UNKNOWN_REFERENCE,
+            409: TAKEN,
+        },
     )
     def post(self, request: Request) -> Response:
         data = _valid(s.ModelAliasWriteSerializer, request.data)
@@ -304,9 +379,14 @@ class ModelAliasListView(TeamOrAdminAPIView):
 
     @extend_schema(
         operation_id="models_list",
-        responses=s.ModelAliasSerializer(many=True),
-        description="Operator: every alias. Team key: only the aliases it may use "
-        "(model_alias, name, display_name, description).",
+        responses=PolymorphicProxySerializer(
+            component_name="ModelListEntry",
+            serializers=[s.ModelAliasSerializer, s.TeamModelAliasSerializer],
+            resource_type_field_name=None,
+            many=True,
+        ),
+        description="Operator: every alias (ModelAlias). Team key: only the aliases "
+        "it may use (TeamModelAlias: model_alias, name, display_name, description).",
     )
     def get(self, request: Request) -> Response:
         if not request.user.is_operator:
@@ -334,7 +414,7 @@ class ModelAliasDetailView(AdminAPIView):
         )
         return Response(s.ModelAliasSerializer(updated).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={204: None, 409: IN_USE})
     def delete(self, request: Request, alias: str) -> Response:
         services.model_alias_delete(alias=_alias(alias), actor=_actor(request))
         return Response(status=HTTPStatus.NO_CONTENT)
@@ -351,7 +431,8 @@ def _group(group_name: str) -> ModelAccessGroup:
 
 class AccessGroupCreateView(AdminAPIView):
     @extend_schema(
-        request=s.AccessGroupCreateSerializer, responses={201: s.AccessGroupSerializer}
+        request=s.AccessGroupCreateSerializer,
+        responses={201: s.AccessGroupSerializer, 404: UNKNOWN_REFERENCE, 409: TAKEN},
     )
     def post(self, request: Request) -> Response:
         data = _valid(s.AccessGroupCreateSerializer, request.data)
@@ -385,7 +466,7 @@ class AccessGroupDetailView(AdminAPIView):
         )
         return Response(s.AccessGroupSerializer(group).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={204: None, 409: IN_USE})
     def delete(self, request: Request, group_name: str) -> Response:
         services.model_access_group_delete(
             group=_group(group_name), actor=_actor(request)
@@ -436,7 +517,11 @@ def _organization_field(data: dict[str, Any]) -> dict[str, Any]:
 class ProviderCredentialCreateView(AdminAPIView):
     @extend_schema(
         request=s.ProviderCredentialCreateSerializer,
-        responses={201: s.ProviderCredentialSerializer},
+        responses={
+            201: s.ProviderCredentialSerializer,
+            404: UNKNOWN_REFERENCE,
+            409: TAKEN,
+        },
     )
     def post(self, request: Request) -> Response:
         data = _organization_field(
@@ -467,7 +552,7 @@ class ProviderCredentialDetailView(AdminAPIView):
 
     @extend_schema(
         request=s.ProviderCredentialUpdateSerializer,
-        responses=s.ProviderCredentialSerializer,
+        responses={200: s.ProviderCredentialSerializer, 409: TAKEN},
     )
     def put(self, request: Request, credential_id: str) -> Response:
         credential = _credential(credential_id)
@@ -479,7 +564,7 @@ class ProviderCredentialDetailView(AdminAPIView):
         )
         return Response(s.ProviderCredentialSerializer(credential).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={204: None, 409: IN_USE})
     def delete(self, request: Request, credential_id: str) -> Response:
         services.provider_credential_delete(
             credential=_credential(credential_id), actor=_actor(request)

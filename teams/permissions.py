@@ -58,17 +58,18 @@ class _BaseAPIView(APIView):
     def team_for_request(self, team_id: str, **select: Any) -> Team:
         """The team named in the URL or body, if the caller may act for it.
 
-        The operator may name any team (unknown → 404); a team key may only name its
-        own team (another → 403 with the contract's message).
+        The operator may name any team (unknown or malformed → 404); a team key may
+        only name its own team (any other → 403 with the contract's message).
         """
         user = self.request.user
+        if not user.is_operator:
+            # Any team but its own, well-formed or not, is another team's (no query).
+            if user.team.team_id != team_id:
+                raise TeamMismatch(team_id[:100])
+            return user.team
         if not SLUG_REGEX.fullmatch(team_id):
             # Not an id we could have issued; answer before any query sees it.
             raise NotFound(f"Team '{team_id[:100]}' not found")
-        if not user.is_operator:
-            if user.team.team_id != team_id:
-                raise TeamMismatch(team_id)
-            return user.team
         team = (
             Team.objects.select_related("organization").filter(team_id=team_id).first()
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from saas_litellm.json_input import metadata_field
@@ -54,6 +55,50 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+class StrictBooleanField(serializers.BooleanField):
+    """JSON true or false: no 0, 1, "yes" or "true"."""
+
+    default_error_messages = {"invalid": "Must be true or false (a JSON boolean)."}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
+
+
+# The form of base URL the schema promises (Django's URLValidator, which the field
+# applies, takes more): http(s), a host of up to 3 labels, an optional path segment.
+# Kept simple on purpose: schemathesis builds counter-examples from this pattern.
+URL_PATTERN = (
+    r"^https?://[a-z0-9]{1,20}(\.[a-z0-9]{1,20}){0,2}\.[a-z]{2,10}(/[a-z0-9]*)?$"
+)
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "maxLength": 500,
+        "pattern": URL_PATTERN,
+        "description": "An http(s) base URL such as https://api.example.com/v1, "
+        "or empty for the provider's default.",
+    }
+)
+class ApiBaseField(serializers.URLField):
+    """A provider's base URL, or "" for the provider's default."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=500, allow_blank=True, **kwargs)
+
+
+# PostgreSQL's OFFSET is a bigint: a larger offset was a 500.
+MAX_OFFSET = 2**63 - 1
+
+
+def offset_field(**kwargs: Any) -> serializers.IntegerField:
+    """A list's `offset` query parameter."""
+    return serializers.IntegerField(min_value=0, max_value=MAX_OFFSET, **kwargs)
+
+
 def _not_reserved(value: str) -> None:
     if value.lower() in RESERVED_NAMES:
         raise serializers.ValidationError(f"'{value}' is a reserved name.")
@@ -66,6 +111,20 @@ def slug_field(**kwargs: Any) -> StrictCharField:
 
 def slug_list_field(*, max_items: int = 100, **kwargs: Any) -> serializers.ListField:
     return serializers.ListField(child=slug_field(), max_length=max_items, **kwargs)
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "description": "A URL, or empty for the provider's default.",
+        "anyOf": [{"format": "uri"}, {"maxLength": 0}],
+    }
+)
+class OptionalURLOutputField(serializers.CharField):
+    """A stored URLField with blank=True, as responses show it: a URL or ""."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(read_only=True, **kwargs)
 
 
 class VirtualKeySerializer(serializers.ModelSerializer):
@@ -140,7 +199,9 @@ class TeamAccessGroupsSerializer(serializers.Serializer):
 
 class KeyCreateSerializer(serializers.Serializer):
     name = StrictCharField(max_length=100, required=False, default="default")
-    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    expires_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="In the future (else 400)."
+    )
 
 
 class KeyRotateSerializer(serializers.Serializer):
@@ -220,22 +281,35 @@ class ModelAliasWriteSerializer(serializers.Serializer):
     pricing_output = serializers.DecimalField(
         max_digits=12, decimal_places=6, min_value=0, required=False, allow_null=True
     )
-    fallbacks = slug_list_field(max_items=20, required=False, allow_empty=True)
+    fallbacks = slug_list_field(
+        max_items=20,
+        required=False,
+        allow_empty=True,
+        help_text="Other aliases, tried in order (naming the alias itself: 400).",
+    )
     credential = StrictCharField(
         max_length=100, required=False, allow_null=True, allow_blank=True
     )
-    api_base = serializers.URLField(max_length=500, required=False, allow_blank=True)
+    api_base = ApiBaseField(required=False)
     max_output_tokens = StrictIntegerField(
         min_value=1, max_value=10_000_000, required=False, allow_null=True
     )
     mock_response = StrictCharField(
         max_length=100_000, required=False, allow_blank=True, trim_whitespace=False
     )
-    is_active = serializers.BooleanField(required=False)
+    is_active = StrictBooleanField(required=False)
 
 
 class ModelAliasUpdateSerializer(ModelAliasWriteSerializer):
+    """Every field optional: an update changes the fields it names."""
+
     model_alias = None  # the URL names the alias; it cannot be renamed
+    provider = StrictCharField(
+        max_length=50, validators=[slug_validator], required=False
+    )
+    actual_model = StrictCharField(
+        max_length=200, validators=[litellm_model_validator], required=False
+    )
 
 
 class ModelAliasSerializer(serializers.ModelSerializer):
@@ -245,11 +319,15 @@ class ModelAliasSerializer(serializers.ModelSerializer):
         many=True, read_only=True, slug_field="group_name"
     )
     credential = serializers.CharField(
-        source="credential.credential_name", read_only=True, default=None
+        source="credential.credential_name",
+        read_only=True,
+        default=None,
+        allow_null=True,
     )
     credential_id = serializers.UUIDField(
-        source="credential.credential_id", read_only=True, default=None
+        source="credential.credential_id", read_only=True, default=None, allow_null=True
     )
+    api_base = OptionalURLOutputField()
 
     class Meta:
         model = ModelAlias
@@ -296,7 +374,7 @@ class AccessGroupCreateSerializer(serializers.Serializer):
 class AccessGroupUpdateSerializer(serializers.Serializer):
     display_name = StrictCharField(max_length=200, required=False, allow_blank=True)
     description = StrictCharField(max_length=2000, required=False, allow_blank=True)
-    is_active = serializers.BooleanField(required=False)
+    is_active = StrictBooleanField(required=False)
     model_aliases = slug_list_field(max_items=1000, required=False, allow_empty=True)
 
 
@@ -328,7 +406,7 @@ class ProviderCredentialCreateSerializer(serializers.Serializer):
     provider = StrictCharField(max_length=50, validators=[slug_validator])
     credential_name = slug_field()
     api_key = StrictCharField(max_length=4000, write_only=True)
-    api_base = serializers.URLField(max_length=500, required=False, allow_blank=True)
+    api_base = ApiBaseField(required=False)
 
 
 class ProviderCredentialUpdateSerializer(serializers.Serializer):
@@ -340,16 +418,21 @@ class ProviderCredentialUpdateSerializer(serializers.Serializer):
     api_key = StrictCharField(
         max_length=4000, write_only=True, required=False, allow_blank=True
     )
-    api_base = serializers.URLField(max_length=500, required=False, allow_blank=True)
-    is_active = serializers.BooleanField(required=False)
+    api_base = ApiBaseField(required=False)
+    is_active = StrictBooleanField(required=False)
 
 
 class ProviderCredentialSerializer(serializers.ModelSerializer):
     """A credential without its secret: only whether one is stored."""
 
     organization_id = serializers.CharField(
-        source="organization.organization_id", read_only=True, default=None
+        source="organization.organization_id",
+        read_only=True,
+        default=None,
+        allow_null=True,
+        help_text="Null for a global credential.",
     )
+    api_base = OptionalURLOutputField()
     has_api_key = serializers.BooleanField(read_only=True)
 
     class Meta:
