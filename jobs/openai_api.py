@@ -28,6 +28,7 @@ was asked.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -222,7 +223,7 @@ def _chat_parse(team: Team, body: dict[str, Any], request: HttpRequest) -> Parse
 async def chat_completions(request: HttpRequest, started: float) -> HttpResponse:
     admitted = await pipeline.admit(request, _chat_parse)
     if admitted.parsed.stream:
-        return await _chat_stream(request, admitted, started)
+        return await stream_response(request, admitted, started, chunk_format)
     result = await pipeline.run(admitted)
     return JsonResponse(
         chat_completion_body(result.call, result.completion),
@@ -230,12 +231,17 @@ async def chat_completions(request: HttpRequest, started: float) -> HttpResponse
     )
 
 
-async def _chat_stream(
-    request: HttpRequest, admitted: Admitted, started: float
+async def stream_response(
+    request: HttpRequest,
+    admitted: Admitted,
+    started: float,
+    format_of: Callable[..., StreamFormat],
 ) -> HttpResponse:
+    """An OpenAI stream: frames written by `format_of(call, include_usage=…)`, with
+    the call's headers (its overhead: the time before the provider was asked)."""
     opened = await pipeline.stream_open(admitted)
     call = opened.ticket.call
-    style = chunk_format(call, include_usage=admitted.parsed.extra.include_usage)
+    style = format_of(call, include_usage=admitted.parsed.extra.include_usage)
     frames = pipeline.relay(opened, style)
     headers = call_headers(call, opened.stream.started - started)
     return await pipeline.event_stream(request, frames, headers)

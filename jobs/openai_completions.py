@@ -27,13 +27,13 @@ from jobs.models import LLMCall
 from jobs.native_api import usage_of
 from jobs.openai_api import (
     ParamInvalid,
-    call_headers,
     job_id_of,
     param_typed,
     result_headers,
+    stream_response,
     user_id_of,
 )
-from jobs.pipeline import Admitted, Parsed, StreamFormat
+from jobs.pipeline import Parsed, StreamFormat
 from jobs.serializers import LLMCallSerializer
 from jobs.services import CallRequest, NewJob
 from saas_litellm.exceptions import Dialect, ProviderError, error_body
@@ -159,20 +159,9 @@ def _text_parse(team: Team, body: dict[str, Any], request: HttpRequest) -> Parse
 async def completions(request: HttpRequest, started: float) -> HttpResponse:
     admitted = await pipeline.admit(request, _text_parse)
     if admitted.parsed.stream:
-        return await _text_stream(request, admitted, started)
+        return await stream_response(request, admitted, started, text_chunk_format)
     result = await pipeline.run(admitted)
     return JsonResponse(
         text_completion_body(result.call, result.completion),
         headers=result_headers(result, started),
     )
-
-
-async def _text_stream(
-    request: HttpRequest, admitted: Admitted, started: float
-) -> HttpResponse:
-    opened = await pipeline.stream_open(admitted)
-    call = opened.ticket.call
-    style = text_chunk_format(call, include_usage=admitted.parsed.extra.include_usage)
-    frames = pipeline.relay(opened, style)
-    headers = call_headers(call, opened.stream.started - started)
-    return await pipeline.event_stream(request, frames, headers)
