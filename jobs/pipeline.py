@@ -264,19 +264,42 @@ async def stream_open(admitted: Admitted) -> OpenStream:
     return OpenStream(ticket=ticket, stream=stream)
 
 
-@dataclass(frozen=True)
-class StreamFormat:
-    """How a relayed stream is written: each provider chunk, the closing frame
-    (None for none) and the frame of an error after the first byte."""
-
-    chunk: Callable[[dict[str, Any]], dict[str, Any]]
-    closing: Callable[[LLMCall, Completion], dict[str, Any] | None]
-    error: Callable[[ProviderError], dict[str, Any]]
+Frames = dict[str, Any] | list[dict[str, Any]] | None
 
 
 def sse(payload: dict[str, Any] | str) -> bytes:
+    """A `data:` frame (OpenAI's and the native streams)."""
     data = payload if isinstance(payload, str) else json.dumps(payload)
     return f"data: {data}\n\n".encode()
+
+
+def typed_sse(payload: dict[str, Any]) -> bytes:
+    """An `event:` + `data:` frame named by the payload's `type` (Anthropic's
+    Messages and OpenAI's Responses streams)."""
+    return f"event: {payload['type']}\ndata: {json.dumps(payload)}\n\n".encode()
+
+
+@dataclass(frozen=True)
+class StreamFormat:
+    """How a relayed stream is written. Each callable answers a frame, a list of
+    frames or None: `opening` before the first provider chunk, `chunk` for each
+    provider chunk, `closing` after the last (the call recorded), `error` for an
+    error after the first byte. `encode` frames a payload; `done` ends the stream
+    with `data: [DONE]` (OpenAI's chat and completions, the native streams)."""
+
+    chunk: Callable[[dict[str, Any]], Frames]
+    closing: Callable[[LLMCall, Completion], Frames]
+    error: Callable[[ProviderError], Frames]
+    opening: Callable[[], Frames] = lambda: None
+    encode: Callable[[dict[str, Any]], bytes] = sse
+    done: bool = True
+
+    def write(self, frames: Frames) -> bytes:
+        if frames is None:
+            return b""
+        if isinstance(frames, dict):
+            return self.encode(frames)
+        return b"".join(self.encode(frame) for frame in frames)
 
 
 async def relay(opened: OpenStream, style: StreamFormat) -> AsyncIterator[bytes]:
@@ -287,25 +310,29 @@ async def relay(opened: OpenStream, style: StreamFormat) -> AsyncIterator[bytes]
     `finally` still records the call with an estimate of what it used, so it is
     billed."""
     ticket, stream = opened.ticket, opened.stream
+    done = sse("[DONE]") if style.done else b""
     recorded = False
     try:
         try:
+            opening = style.write(style.opening())
+            if opening:
+                yield opening
             async for frame in stream.frames():
-                yield sse(style.chunk(frame))
+                written = style.write(style.chunk(frame))
+                if written:
+                    yield written
         except Exception as exc:
             failure = gateway.stream_failure(exc, stream.route)
             recorded = True
             await _finish(ticket, error=_error_of(failure), job_error=failure.detail)
-            yield sse(style.error(failure))
-            yield sse("[DONE]")
+            yield style.write(style.error(failure)) + done
             return
         completion = stream.completion()
         recorded = True
         call, _ = await _finish(ticket, completion=completion, at_worst_case=True)
-        closing = style.closing(call, completion)
-        if closing is not None:
-            yield sse(closing)
-        yield sse("[DONE]")
+        closing = style.write(style.closing(call, completion)) + done
+        if closing:
+            yield closing
     finally:
         if not recorded:
             completion = stream.completion()

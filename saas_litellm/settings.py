@@ -214,11 +214,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             "timeout": env.float("DATABASE_POOL_TIMEOUT", default=1.5),
         }
         DATABASES["default"]["CONN_MAX_AGE"] = 0
-    # Parameters bound by the server, so psycopg prepares a statement it has run a
-    # few times on a connection: the hot path's three statements skip planning.
+    # Parameters bound by the server, and a statement run DATABASE_PREPARE_THRESHOLD
+    # times on a connection prepared by psycopg (Django turns that off unless asked):
+    # the hot path's statements then skip parsing and planning. Set it to -1 behind
+    # a pooler in transaction mode (PgBouncer before 1.21), which cannot keep them.
     db_options.setdefault(
         "server_side_binding", env.bool("DATABASE_SERVER_SIDE_BINDING", default=True)
     )
+    prepare_threshold = env.int("DATABASE_PREPARE_THRESHOLD", default=2)
+    if db_options["server_side_binding"] and prepare_threshold >= 0:
+        db_options.setdefault("prepare_threshold", prepare_threshold)
 else:
     # SQLite: wait for the write lock instead of failing at once under concurrency.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)
