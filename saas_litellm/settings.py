@@ -8,6 +8,7 @@ must be given and strong, or start-up stops with a message that names what is mi
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -148,12 +149,17 @@ INSTALLED_APPS = [
     "teams",
     "credits",
     "jobs",
+    "django_tasks",
+    "django_tasks_db",
+    "alerts",
     "saas_litellm.apps.SaasLitellmConfig",
 ]
 
 # Django's usual stack, through subclasses that spare the API thread hops under
 # ASGI (see saas_litellm/middleware.py).
 MIDDLEWARE = [
+    # X-Request-Id, the access log and HTTP metrics: first, so it sees every answer.
+    "saas_litellm.middleware.RequestContextMiddleware",
     "saas_litellm.middleware.SecurityMiddleware",
     # Oversized bodies (413) and an unreachable database (503) as JSON.
     "saas_litellm.middleware.RequestGuardMiddleware",
@@ -269,7 +275,8 @@ SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_TLS_PROXY", False) else None
 )
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^health$", r"^ready$"]
+# /metrics too: Prometheus scrapes each instance directly, inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^ready$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
@@ -335,15 +342,58 @@ LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", default=60.0)
 LLM_MAX_TOKENS_LIMIT = env.int("LLM_MAX_TOKENS_LIMIT", default=128_000)
 JOB_HOLD_TTL_SECONDS = env.int("JOB_HOLD_TTL_SECONDS", default=24 * 3600)
 
-# --- Logging --------------------------------------------------------------------------
+# --- Alerts, webhooks and the worker (alerts/) ---------------------------------------
+# Background work is django-tasks with its database backend: a task is a row written
+# in the transaction that needs it, on SQLite and PostgreSQL alike. `manage.py worker`
+# runs the tasks and the maintenance schedule (seconds between runs below). Webhook
+# deliveries are retried with exponential backoff and jitter (BASE, doubling, at most
+# MAX seconds apart) for RETRY_WINDOW seconds, then marked failed.
 
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+ALERTS_WEBHOOK_TIMEOUT_SECONDS = env.float("ALERTS_WEBHOOK_TIMEOUT_SECONDS", default=10)
+ALERTS_WEBHOOK_RETRY_BASE_SECONDS = env.float(
+    "ALERTS_WEBHOOK_RETRY_BASE_SECONDS", default=30
+)
+ALERTS_WEBHOOK_RETRY_MAX_SECONDS = env.float(
+    "ALERTS_WEBHOOK_RETRY_MAX_SECONDS", default=3600
+)
+ALERTS_WEBHOOK_RETRY_WINDOW_SECONDS = env.float(
+    "ALERTS_WEBHOOK_RETRY_WINDOW_SECONDS", default=24 * 3600
+)
+# A pending delivery this late is re-enqueued by the sweep (its task was lost).
+ALERTS_WEBHOOK_SWEEP_GRACE_SECONDS = env.float(
+    "ALERTS_WEBHOOK_SWEEP_GRACE_SECONDS", default=60
+)
+WORKER_SCHEDULER_TICK_SECONDS = env.float("WORKER_SCHEDULER_TICK_SECONDS", default=15)
+WORKER_EXPIRE_JOBS_OLDER_THAN_SECONDS = env.int(
+    "WORKER_EXPIRE_JOBS_OLDER_THAN_SECONDS", default=2 * 3600
+)
+WORKER_SCHEDULE = {
+    "expire_jobs": env.int("WORKER_EXPIRE_JOBS_EVERY", default=300),
+    "expire_holds": env.int("WORKER_EXPIRE_HOLDS_EVERY", default=300),
+    "reconcile_credits": env.int("WORKER_RECONCILE_EVERY", default=86400),
+    "keys_expiring": env.int("WORKER_KEYS_EXPIRING_EVERY", default=3600),
+    "webhooks_sweep": env.int("WORKER_WEBHOOKS_SWEEP_EVERY", default=60),
+}
+
+# --- Logging --------------------------------------------------------------------------
+# LOG_FORMAT=json: every record is one JSON line with the request's id, and the app
+# writes one access line per request (saas_litellm/logs.py). `plain` (the default):
+# human-readable lines and no access log of the app's own (gunicorn's: ACCESS_LOG).
+
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT must be plain or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "saas_litellm.logs.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "LiteLLM": {"level": "WARNING"},
@@ -351,5 +401,21 @@ LOGGING = {
         # Each 4xx is logged once, by saas_litellm.exceptions (with its code);
         # Django's request log keeps the 5xx.
         "django.request": {"level": "ERROR"},
+        "saas_litellm.access": {"level": "INFO" if LOG_FORMAT == "json" else "WARNING"},
     },
 }
+
+# --- Metrics (GET /metrics, saas_litellm/metrics.py) ---------------------------------
+# Served to the admin key, or without one to these addresses or networks (e.g.
+# "10.0.0.0/8,127.0.0.1": the connecting address, not X-Forwarded-For). A process
+# labels at most METRICS_MAX_TEAMS teams by name; the others count as `other`.
+
+METRICS_ALLOW_IPS = env.list("METRICS_ALLOW_IPS", default=[])
+for _allowed in METRICS_ALLOW_IPS:
+    try:
+        ipaddress.ip_network(_allowed, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOW_IPS: {_allowed!r} is not an address or network"
+        ) from None
+METRICS_MAX_TEAMS = env.int("METRICS_MAX_TEAMS", default=100)

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Subquery
+from django.db.models import F
 from django.utils import timezone
 
 from credits.models import CreditAccount, CreditHold, EntryType, HoldStatus, LedgerEntry
@@ -29,6 +29,7 @@ from credits.services.ledger import (
     _locked_account,
     _validate_credits,
 )
+from saas_litellm import sql
 from saas_litellm.exceptions import (
     Conflict,
     InsufficientCredits,
@@ -44,12 +45,36 @@ logger = logging.getLogger(__name__)
 RELEASE_STATUSES = (HoldStatus.RELEASED, HoldStatus.EXPIRED)
 
 
+HOLD_COLUMNS = (
+    "id",
+    "hold_id",
+    "amount",
+    "status",
+    "expires_at",
+    "created_at",
+    "closed_at",
+)
+
+
 def _hold_for_update(account: CreditAccount, job_id: uuid.UUID) -> CreditHold | None:
-    return (
-        CreditHold.objects.select_for_update()
-        .filter(account=account, job_id=job_id)
-        .first()
+    """The job's hold in `account`, locked until the transaction ends."""
+    found = sql.rows(
+        f"SELECT {', '.join(HOLD_COLUMNS)} FROM credits_credithold "  # noqa: S608
+        f"WHERE account_id = %s AND job_id = %s{sql.for_update()}",
+        [account.pk, sql.value(CreditHold, "job_id", job_id)],
     )
+    if not found:
+        return None
+    hold = CreditHold(
+        account=account,
+        job_id=job_id,
+        **{
+            name: sql.read(CreditHold, name, stored)
+            for name, stored in zip(HOLD_COLUMNS, found[0], strict=True)
+        },
+    )
+    hold._state.adding = False
+    return hold
 
 
 def credit_reserve(
@@ -126,11 +151,23 @@ def credit_reserve_for_new_job(
     credits = _validate_credits(credits)
     now = timezone.now()
     expires_at = now + (ttl or timedelta(seconds=settings.JOB_HOLD_TTL_SECONDS))
-    reserved = CreditAccount.objects.filter(
-        team=team,
-        team__status=TeamStatus.ACTIVE,
-        credits_allocated__gte=F("credits_used") + F("credits_reserved") + credits,
-    ).update(credits_reserved=F("credits_reserved") + credits, updated_at=now)
+    reserved = sql.rows(
+        "UPDATE credits_creditaccount"
+        " SET credits_reserved = credits_reserved + %s, updated_at = %s"
+        " WHERE team_id = %s"
+        " AND credits_allocated >= credits_used + credits_reserved + %s"
+        " AND EXISTS (SELECT 1 FROM teams_team WHERE teams_team.id = %s"
+        " AND teams_team.status = %s)"
+        " RETURNING id",
+        [
+            credits,
+            sql.value(CreditAccount, "updated_at", now),
+            team.pk,
+            credits,
+            team.pk,
+            TeamStatus.ACTIVE.value,
+        ],
+    )
     if not reserved:
         status = Team.objects.filter(pk=team.pk).values_list("status", flat=True)
         refusals = {
@@ -138,11 +175,11 @@ def credit_reserve_for_new_job(
             TeamStatus.PAUSED: TeamPaused,
         }
         raise refusals.get(status.first(), InsufficientCredits)()
-    CreditHold.objects.create(
-        account_id=Subquery(CreditAccount.objects.filter(team=team).values("pk")),
-        job_id=job_id,
-        amount=credits,
-        expires_at=expires_at,
+    ((account_id,),) = reserved
+    sql.insert(
+        CreditHold(
+            account_id=account_id, job_id=job_id, amount=credits, expires_at=expires_at
+        )
     )
 
 
@@ -181,19 +218,36 @@ def credit_capture(
     now = timezone.now()
     with transaction.atomic(savepoint=savepoint):
         account = _locked_account(team)
-        hold = _hold_for_update(account, job_id)
-        if hold is not None and hold.status == HoldStatus.CAPTURED:
-            return _deduction_of(job_id)
-        if hold is not None and hold.status == HoldStatus.RELEASED:
-            raise JobClosed(f"Credits for job {job_id} were released; it is not billed")
-        if hold is None and (
-            CreditHold.objects.filter(job_id=job_id).exists()
-            or _deduction_of(job_id) is not None
-        ):
-            # The job belongs to another team's account: never charged here. (An
-            # open hold here proves the job was never captured: holds are per job.)
-            raise Conflict(f"Job {job_id} belongs to another account")
-        held = hold.amount if hold is not None and hold.status == HoldStatus.OPEN else 0
+        # The usual case, in one statement: the job's open hold, captured.
+        captured = sql.rows(
+            "UPDATE credits_credithold SET status = %s, closed_at = %s"
+            " WHERE account_id = %s AND job_id = %s AND status = %s RETURNING amount",
+            [
+                HoldStatus.CAPTURED.value,
+                sql.value(CreditHold, "closed_at", now),
+                account.pk,
+                sql.value(CreditHold, "job_id", job_id),
+                HoldStatus.OPEN.value,
+            ],
+        )
+        held = captured[0][0] if captured else 0
+        if not captured:
+            hold = _hold_for_update(account, job_id)
+            if hold is not None and hold.status == HoldStatus.CAPTURED:
+                return _deduction_of(job_id)
+            if hold is not None and hold.status == HoldStatus.RELEASED:
+                raise JobClosed(
+                    f"Credits for job {job_id} were released; it is not billed"
+                )
+            if hold is None and (
+                CreditHold.objects.filter(job_id=job_id).exists()
+                or _deduction_of(job_id) is not None
+            ):
+                # The job belongs to another team's account: never charged here.
+                # (An open hold here proves the job was never captured: holds are
+                # per job.)
+                raise Conflict(f"Job {job_id} belongs to another account")
+            _hold_settle_marker(account, hold, job_id=job_id, now=now)
         charge = min(credits, held + account.credits_remaining)
         if charge < credits:
             logger.warning(
@@ -204,22 +258,7 @@ def credit_capture(
             )
         account.credits_reserved -= held
         account.credits_used += charge
-        account.save(update_fields=["credits_reserved", "credits_used", "updated_at"])
-        if hold is None:
-            # A settlement marker, so that a job charged without a reservation is
-            # still charged at most once (and cannot reserve again).
-            CreditHold.objects.create(
-                account=account,
-                job_id=job_id,
-                amount=0,
-                status=HoldStatus.CAPTURED,
-                expires_at=now,
-                closed_at=now,
-            )
-        else:
-            hold.status = HoldStatus.CAPTURED
-            hold.closed_at = now
-            hold.save(update_fields=["status", "closed_at"])
+        sql.update(account, ["credits_reserved", "credits_used", "updated_at"])
         if charge == 0:
             return None
         return _entry_write(
@@ -230,6 +269,26 @@ def credit_capture(
             actor=actor,
             job_id=job_id,
         )
+
+
+def _hold_settle_marker(
+    account: CreditAccount, hold: CreditHold | None, *, job_id: uuid.UUID, now: datetime
+) -> None:
+    """Mark a job charged without an open hold (none, or expired) as captured, so
+    that it is charged at most once (and cannot reserve again)."""
+    if hold is None:
+        CreditHold.objects.create(
+            account=account,
+            job_id=job_id,
+            amount=0,
+            status=HoldStatus.CAPTURED,
+            expires_at=now,
+            closed_at=now,
+        )
+        return
+    hold.status = HoldStatus.CAPTURED
+    hold.closed_at = now
+    sql.update(hold, ["status", "closed_at"])
 
 
 def credit_release(
@@ -255,10 +314,10 @@ def credit_release(
 
 def _hold_close(account: CreditAccount, hold: CreditHold, *, status: str) -> None:
     account.credits_reserved -= hold.amount
-    account.save(update_fields=["credits_reserved", "updated_at"])
+    sql.update(account, ["credits_reserved", "updated_at"])
     hold.status = status
     hold.closed_at = timezone.now()
-    hold.save(update_fields=["status", "closed_at"])
+    sql.update(hold, ["status", "closed_at"])
 
 
 def holds_expire(*, now: datetime | None = None) -> int:

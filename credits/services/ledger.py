@@ -19,6 +19,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 
 from credits.models import CreditAccount, EntryType, LedgerEntry
+from credits.signals import ledger_entry_written
+from saas_litellm import sql
 from saas_litellm.exceptions import InvalidInput, NotFound
 from teams.models import Team
 from teams.services import audit_log_write
@@ -54,11 +56,24 @@ def _locked_account(team: Team) -> CreditAccount:
     account, yet lets other transactions insert holds and ledger entries that refer
     to it (their foreign key check takes a KEY SHARE lock, which FOR UPDATE would
     block until this transaction ends)."""
-    locked = CreditAccount.objects.select_for_update(no_key=True)
-    account = locked.filter(team=team).first()
-    if account is None:
+    statement = (
+        "SELECT id, credits_allocated, credits_used, credits_reserved, updated_at "
+        "FROM credits_creditaccount WHERE team_id = %s" + sql.for_update(no_key=True)
+    )
+    found = sql.rows(statement, [team.pk])
+    if not found:
         credit_account_get(team=team)
-        account = locked.get(team=team)
+        found = sql.rows(statement, [team.pk])
+    ((pk, allocated, used, reserved, updated_at),) = found
+    account = CreditAccount(
+        id=pk,
+        team=team,
+        credits_allocated=allocated,
+        credits_used=used,
+        credits_reserved=reserved,
+        updated_at=sql.read(CreditAccount, "updated_at", updated_at),
+    )
+    account._state.adding = False
     return account
 
 
@@ -67,7 +82,7 @@ def _entry_write(
 ) -> LedgerEntry:
     """Append an entry for a change already applied to the locked `account`."""
     after = account.balance
-    return LedgerEntry.objects.create(
+    entry = LedgerEntry(
         account=account,
         entry_type=entry_type,
         amount=amount,
@@ -75,6 +90,10 @@ def _entry_write(
         balance_after=after,
         **fields,
     )
+    sql.insert(entry)
+    # Alerts (thresholds crossed) are written here, in this transaction: see signals.
+    ledger_entry_written.send(sender=LedgerEntry, entry=entry, account=account)
+    return entry
 
 
 def _entry_audit(team: Team, entry: LedgerEntry, *, action: str) -> None:

@@ -32,20 +32,21 @@ from credits.services import (
     credit_reserve_for_new_job,
     credits_for_job,
 )
-from jobs import pricing
+from jobs import gateway, pricing
 from jobs.gateway import CallParams, Completion
 from jobs.models import CallStatus, Job, JobStatus, LLMCall
 from jobs.ratelimit import RateLimitSlot, rate_limit_acquire, rate_limit_release
 from jobs.routing import Route, call_routes
 from jobs.services.jobs import (
     job_get,
-    job_lock,
     job_settle,
+    job_status_lock,
     job_usage,
     metadata_check,
     team_can_work_check,
     team_status_check,
 )
+from saas_litellm import sql
 from saas_litellm.exceptions import Conflict, JobClosed, ServiceError
 from teams.models import BudgetMode, Team
 
@@ -144,6 +145,7 @@ def _worst_case(team: Team, request: CallRequest) -> tuple[list[Route], int, Dec
     routes = call_routes(
         team=team, alias_name=request.model, max_tokens=request.params.max_tokens
     )
+    gateway.params_check(routes, request.params)
     tokens, cost = pricing.call_worst_case(routes=routes, params=request.params)
     return routes, tokens, client_cost_usd(team=team, provider_cost_usd=cost)
 
@@ -227,9 +229,9 @@ def one_call_job_start(
     )
     try:
         with transaction.atomic():
-            job.save(force_insert=True)
+            sql.insert(job)
             call.job = job
-            call.save(force_insert=True)
+            sql.insert(call)
             # Last: the reservation locks the team's account row until the commit.
             credit_reserve_for_new_job(team=team, job_id=job.job_id, credits=credits)
     except BaseException:
@@ -251,6 +253,9 @@ CALL_OUTCOME_FIELDS = [
     "prompt_tokens",
     "completion_tokens",
     "total_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
     "usage_estimated",
     "provider_cost_usd",
     "client_cost_usd",
@@ -282,6 +287,9 @@ def _call_outcome_set(
         call.prompt_tokens = completion.prompt_tokens
         call.completion_tokens = completion.completion_tokens
         call.total_tokens = completion.total_tokens
+        call.cached_tokens = completion.cached_tokens
+        call.cache_write_tokens = completion.cache_write_tokens
+        call.reasoning_tokens = completion.reasoning_tokens
         call.usage_estimated = completion.usage_estimated
         call.provider_cost_usd = provider_cost
         call.client_cost_usd = client_cost_usd(
@@ -342,7 +350,7 @@ def _call_outcome_save(
     refusal: ServiceError | None = None
     entry = None
     with transaction.atomic():
-        call.save(update_fields=CALL_OUTCOME_FIELDS)
+        sql.update(call, CALL_OUTCOME_FIELDS)
         if not close:
             Job.objects.filter(pk=job.pk).update(last_activity_at=call.completed_at)
             return CallOutcome(call=call, job=job)
@@ -351,7 +359,7 @@ def _call_outcome_save(
             if call.status == CallStatus.SUCCEEDED
             else JobStatus.FAILED
         )
-        locked = job_lock(pk=job.pk)
+        locked = job_status_lock(job)
         if not locked.is_open:
             if locked.status != status:
                 refusal = JobClosed(f"Job is already {locked.status}")

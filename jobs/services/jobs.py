@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from credits.models import LedgerEntry
@@ -30,7 +30,8 @@ from credits.services import (
     credit_reserve,
     credits_for_job,
 )
-from jobs.models import CallStatus, Job, JobStatus
+from jobs.models import CallStatus, Job, JobStatus, LLMCall
+from saas_litellm import sql
 from saas_litellm.exceptions import (
     Conflict,
     InvalidInput,
@@ -150,19 +151,36 @@ def _usage_and_running(job: Job) -> tuple[int, int, Decimal, int]:
     in one query. It must run after the job's lock is taken, in a statement of its
     own: a subquery of the locking statement would read the calls as they were
     before that statement waited for the lock."""
-    succeeded = Q(status=CallStatus.SUCCEEDED)
-    totals = job.calls.aggregate(
-        succeeded=Count("id", filter=succeeded),
-        tokens=Sum("total_tokens", filter=succeeded),
-        cost=Sum("client_cost_usd", filter=succeeded),
-        running=Count("id", filter=Q(status=CallStatus.IN_PROGRESS)),
+    ((succeeded, tokens, cost, running),) = sql.rows(
+        "SELECT COUNT(*) FILTER (WHERE status = %s),"
+        " SUM(total_tokens) FILTER (WHERE status = %s),"
+        " SUM(client_cost_usd) FILTER (WHERE status = %s),"
+        " COUNT(*) FILTER (WHERE status = %s)"
+        " FROM jobs_llmcall WHERE job_id = %s",
+        [
+            CallStatus.SUCCEEDED.value,
+            CallStatus.SUCCEEDED.value,
+            CallStatus.SUCCEEDED.value,
+            CallStatus.IN_PROGRESS.value,
+            job.pk,
+        ],
     )
-    return (
-        totals["succeeded"],
-        totals["tokens"] or 0,
-        totals["cost"] or Decimal(0),
-        totals["running"],
+    cost = sql.read(LLMCall, "client_cost_usd", cost) if cost is not None else None
+    return succeeded, tokens or 0, cost or Decimal(0), running
+
+
+def job_status_lock(job: Job) -> Job:
+    """`job` with its status and error read again under its row's lock (held until
+    the transaction ends): enough to settle a job of this request (a one-call
+    job), whose other fields only a settlement changes (the team's notes, its
+    metadata, are not rewritten by a settlement without metadata)."""
+    ((status, error_message),) = sql.rows(
+        "SELECT status, error_message FROM jobs_job WHERE id = %s"  # noqa: S608
+        + sql.for_update(),
+        [job.pk],
     )
+    job.status, job.error_message = status, error_message
+    return job
 
 
 def job_lock(*, pk: int) -> Job:
@@ -206,18 +224,17 @@ def job_settle(
     job.completed_at = now
     job.last_activity_at = now
     job.error_message = error_message or job.error_message
+    settled = [
+        "status",
+        "credits_charged",
+        "completed_at",
+        "last_activity_at",
+        "error_message",
+    ]
     if metadata:
         job.metadata = metadata_check({**job.metadata, **metadata})
-    job.save(
-        update_fields=[
-            "status",
-            "credits_charged",
-            "completed_at",
-            "last_activity_at",
-            "error_message",
-            "metadata",
-        ]
-    )
+        settled.append("metadata")
+    sql.update(job, settled)
     if not succeeded:
         credit_release(team=job.team, job_id=job.job_id, savepoint=False)
         return None
@@ -232,7 +249,7 @@ def job_settle(
     charged = -entry.amount if entry is not None else 0
     if charged != credits:  # capped by what the account had (logged by the capture)
         job.credits_charged = charged
-        job.save(update_fields=["credits_charged"])
+        sql.update(job, ["credits_charged"])
     return entry
 
 
