@@ -7,7 +7,9 @@ where the generator competes with the servers it measures.
     python bench/loadgen.py '<spec as JSON>'
 
 The spec: url, headers, body (JSON object), stream (bool), concurrency, duration
-(seconds; each connection stops sending after it) or requests (a total), timeout.
+(seconds; each connection stops sending after it) or requests (a total), timeout,
+first (optional: the bytes whose first arrival is the first token; default
+`"content"`, as in a chat completion chunk).
 Prints one JSON document: per-request latencies (ms) of the successful requests, time
 to first content chunk for streams, status counts, chunks received, wall time.
 """
@@ -41,7 +43,7 @@ class Connection:
         self.reader = self.writer = None
 
     async def request(
-        self, head: bytes, body: bytes, started: float
+        self, head: bytes, body: bytes, started: float, marker: bytes = b'"content"'
     ) -> tuple[int, bytes, float | None, int]:
         """Send one request; return status, body, first-content time, data frames."""
         if self.writer is None:
@@ -77,7 +79,7 @@ class Connection:
                     await self.reader.readline()
                     break
                 data = await self.reader.readexactly(size + 2)
-                if first is None and b'"content"' in data:
+                if first is None and marker in data:
                     first = time.perf_counter() - started
                 frames += data.count(b"data:")
                 parts.append(data[:-2])
@@ -111,6 +113,7 @@ async def worker(spec: dict[str, Any], deadline: float, out: dict[str, Any]) -> 
     connection = Connection(host, port)
     timeout = spec.get("timeout", 30)
     stream = spec.get("stream", False)
+    marker = spec.get("first", '"content"').encode()
     try:
         while time.perf_counter() < deadline:
             if out["budget"] is not None:
@@ -120,7 +123,7 @@ async def worker(spec: dict[str, Any], deadline: float, out: dict[str, Any]) -> 
             started = time.perf_counter()
             try:
                 status, payload, first, frames = await asyncio.wait_for(
-                    connection.request(head, body, started), timeout
+                    connection.request(head, body, started, marker), timeout
                 )
             except (OSError, asyncio.IncompleteReadError, Failure, ValueError) as exc:
                 out["errors"][type(exc).__name__] = (

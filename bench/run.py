@@ -229,6 +229,8 @@ class Target:
     stream_path: str
     headers: dict[str, str]
     body: Any  # (alias, stream) -> dict
+    # What marks a stream's first token (loadgen's `first`).
+    first: str = '"content"'
     ok_total: int = 0
     server_errors: int = 0
     failures: list[str] = field(default_factory=list)
@@ -253,6 +255,7 @@ def load(
         "duration": duration,
         "requests": requests,
         "timeout": 60,
+        "first": target.first,
     }
     done = subprocess.run(
         [PY, str(BENCH / "loadgen.py"), json.dumps(spec)],
@@ -475,6 +478,18 @@ class Bench:
                     ("bench", PORT_FAKE),
                     ("bench-slow", PORT_FAKE_SLOW),
                 )
+            ]
+            + [
+                # For /v1/responses: a provider litellm knows no Responses API of,
+                # so the proxy answers it through chat completions, as ours does.
+                {
+                    "model_name": "bench-bridge",
+                    "litellm_params": {
+                        "model": "custom_openai/fake-echo",
+                        "api_base": f"http://127.0.0.1:{PORT_FAKE}/v1",
+                        "api_key": "sk-fake-bench-provider-key",
+                    },
+                }
             ],
             "general_settings": {"master_key": self.master_key},
             "litellm_settings": {"telemetry": False},
@@ -557,6 +572,107 @@ class Bench:
         )
         return ours, proxy, direct
 
+    def endpoint_targets(self) -> dict[str, tuple[Target, Target, Target, bool]]:
+        """The other endpoints, each as (ours, proxy, direct provider, streamed):
+        embeddings, Responses and Anthropic Messages, the last two streamed. Both
+        gateways answer the last two through the provider's chat completions."""
+        ours_auth = {"Authorization": f"Bearer {self.tenant['key']}"}
+        proxy_auth = {"Authorization": f"Bearer {self.master_key}"}
+        anthropic = {"anthropic-version": "2023-06-01"}
+        direct_auth = {"Authorization": "Bearer sk-fake-bench-provider-key"}
+        text = MESSAGES[0]["content"]
+
+        def embedding(alias: str) -> Any:
+            return lambda _alias, _stream: {"model": alias, "input": text}
+
+        def responses(alias: str) -> Any:
+            return lambda _alias, _stream: {
+                "model": alias,
+                "input": text,
+                "stream": True,
+            }
+
+        def messages(alias: str) -> Any:
+            return lambda _alias, _stream: {
+                "model": alias,
+                "max_tokens": 256,
+                "messages": MESSAGES,
+                "stream": True,
+            }
+
+        first_token = {
+            "/v1/responses": '"response.output_text.delta"',
+            "/v1/messages": '"text_delta"',
+        }
+
+        def target(name: str, port: int, path: str, headers: Any, body: Any) -> Any:
+            first = first_token.get(path, '"content"') if name != "direct" else None
+            return Target(
+                name, port, path, path, headers, body, first=first or '"content"'
+            )
+
+        chat_direct = target(
+            "direct",
+            PORT_FAKE,
+            "/v1/chat/completions",
+            direct_auth,
+            lambda _alias, stream: openai_body("fake-echo", stream),
+        )
+        return {
+            "embeddings": (
+                target(
+                    "ours", PORT_OURS, "/v1/embeddings", ours_auth, embedding("bench")
+                ),
+                target(
+                    "proxy",
+                    PORT_PROXY,
+                    "/v1/embeddings",
+                    proxy_auth,
+                    embedding("bench"),
+                ),
+                target(
+                    "direct",
+                    PORT_FAKE,
+                    "/v1/embeddings",
+                    direct_auth,
+                    embedding("fake-echo"),
+                ),
+                False,
+            ),
+            "responses": (
+                target(
+                    "ours", PORT_OURS, "/v1/responses", ours_auth, responses("bench")
+                ),
+                target(
+                    "proxy",
+                    PORT_PROXY,
+                    "/v1/responses",
+                    proxy_auth,
+                    responses("bench-bridge"),
+                ),
+                chat_direct,
+                True,
+            ),
+            "messages": (
+                target(
+                    "ours",
+                    PORT_OURS,
+                    "/v1/messages",
+                    {**ours_auth, **anthropic},
+                    messages("bench"),
+                ),
+                target(
+                    "proxy",
+                    PORT_PROXY,
+                    "/v1/messages",
+                    {**proxy_auth, **anthropic},
+                    messages("bench"),
+                ),
+                chat_direct,
+                True,
+            ),
+        }
+
     # Phases --------------------------------------------------------------------------
 
     def round_trips(self) -> float:
@@ -611,7 +727,11 @@ class Bench:
             load(target, requests=8, concurrency=2, stream=True)
         for target in (ours, proxy):
             load(target, alias="bench-slow", requests=64, concurrency=CONCURRENCY)
-        per_round_cost = 4 * (2 * SECONDS + SECONDS / 2) + 20
+        endpoints = self.endpoint_targets()
+        for mine, theirs, _, streamed in endpoints.values():
+            for target in (mine, theirs):
+                load(target, stream=streamed, requests=20, concurrency=2)
+        per_round_cost = 4 * (2 * SECONDS + SECONDS / 2) + 3 * 1.5 * SECONDS + 20
         for number in range(ROUNDS):
             if number and self.remaining() < per_round_cost + 60:
                 self.results["notes"].append(
@@ -675,6 +795,22 @@ class Bench:
                     * 1e6,
                     "cpu_per_stream_ms": cpu / max(1, result["ok"]) * 1e3,
                 }
+            # (5) the other endpoints at concurrency 1: overhead over the provider.
+            for endpoint, (mine, theirs, base_target, streamed) in endpoints.items():
+                base = load(base_target, stream=streamed, duration=SECONDS / 2)
+                by_name = {"ours": mine, "proxy": theirs}
+                for name in order:
+                    result = load(by_name[name], stream=streamed, duration=SECONDS / 2)
+                    measured = {
+                        **summary(result),
+                        "overhead_p50_ms": percentile(result["latencies_ms"], 0.5)
+                        - percentile(base["latencies_ms"], 0.5),
+                    }
+                    if streamed:
+                        measured["ttft_overhead_p50_ms"] = percentile(
+                            result["ttft_ms"], 0.5
+                        ) - percentile(base["ttft_ms"], 0.5)
+                    entry[f"{name}_{endpoint}"] = measured
             self.results["rounds"].append(entry)
         for name in ("ours", "proxy"):
             self.results[f"{name}_memory"] = gateway_memory(roots[name])
@@ -921,6 +1057,24 @@ def report_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             med("proxy_stream", "cpu_per_stream_ms"),
         )
     )
+    for endpoint, streamed in (
+        ("embeddings", False),
+        ("responses", True),
+        ("messages", True),
+    ):
+        key = f"7 /v1/{endpoint}" + (" stream" if streamed else "") + " c=1"
+        o = med(f"ours_{endpoint}", "overhead_p50_ms")
+        p = med(f"proxy_{endpoint}", "overhead_p50_ms")
+        rows.append(row(key, "overhead p50 ms", o, p, "<= proxy", o <= p))
+        if streamed:
+            rows.append(
+                row(
+                    key,
+                    "TTFT overhead p50 ms",
+                    med(f"ours_{endpoint}", "ttft_overhead_p50_ms"),
+                    med(f"proxy_{endpoint}", "ttft_overhead_p50_ms"),
+                )
+            )
     memory = {name: results.get(f"{name}_memory", {}) for name in ("ours", "proxy")}
     pss = {n: max(m.get("worker_pss_mib") or [math.nan]) for n, m in memory.items()}
     rows.append(row("5 memory", "PSS per worker MiB (max)", pss["ours"], pss["proxy"]))

@@ -4,7 +4,8 @@ It answers `POST /v1/chat/completions` (and `/chat/completions`) in OpenAI's for
 streamed (SSE, with `stream_options.include_usage`) or not. The model name picks the
 behaviour, so an alias's `actual_model` decides what a call meets:
 
-- `fake-echo` (or any other name): answers "Echo: <last user message>";
+- `fake-echo` (or any other name): answers "Echo: <last user message>" (not
+  streamed: `n` times, with `logprobs` when asked for);
 - `fake-slow`: like fake-echo after `latency` seconds (default 1 s);
 - `fake-fail-429`, `fake-fail-500`, `fake-fail-400`, `fake-fail-401`: that HTTP error;
 - `fake-timeout`: never answers in time (sleeps `timeout_sleep` seconds);
@@ -20,6 +21,8 @@ behaviour, so an alias's `actual_model` decides what a call meets:
   is 5e9 (a float in JSON), -7 or "many", streamed or not;
 - `fake-empty`: a stream of nothing but `[DONE]`; not streamed, an answer without
   choices;
+- `fake-usage-details`: half the prompt tokens read from a cache and 1 reasoning
+  token, in OpenAI's usage details, streamed or not;
 - `fake-filtered`: an empty answer (finish_reason `content_filter`, no output
   tokens), streamed or not;
 - `fake-strict`: fake-echo, but a 400 `invalid_request_error` as OpenAI answers it
@@ -333,6 +336,12 @@ class _Handler(BaseHTTPRequestHandler):
             answer["usage"] = None
         elif model in BAD_PROMPT_TOKENS:
             answer["usage"]["prompt_tokens"] = BAD_PROMPT_TOKENS[model]
+        elif model == "fake-usage-details":
+            usage = answer["usage"]
+            usage["prompt_tokens_details"] = {
+                "cached_tokens": usage["prompt_tokens"] // 2
+            }
+            usage["completion_tokens_details"] = {"reasoning_tokens": 1}
         elif model == "fake-filtered":
             answer.update(content="", tool_calls=None, finish_reason="content_filter")
             answer["usage"]["total_tokens"] -= answer["usage"]["completion_tokens"]
@@ -344,26 +353,53 @@ class _Handler(BaseHTTPRequestHandler):
         elif model in MALFORMED:
             self._send_raw(200, b'{"id": "chatcmpl-fake", "choices": [')
         else:
-            self._send_json(200, self._completion(model, answer))
+            self._send_json(200, self._completion(model, answer, body))
 
-    def _completion(self, model: str, answer: dict[str, Any]) -> dict[str, Any]:
+    def _completion(
+        self, model: str, answer: dict[str, Any], body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """`n` answers (the same one), with logprobs when asked for."""
         message: dict[str, Any] = {"role": "assistant", "content": answer["content"]}
         if answer["tool_calls"]:
             message["tool_calls"] = answer["tool_calls"]
-        choice = {
-            "index": 0,
-            "message": message,
-            "finish_reason": answer["finish_reason"],
-        }
+        n = body.get("n") or 1
+        choices = [
+            {
+                "index": index,
+                "message": message,
+                "finish_reason": answer["finish_reason"],
+            }
+            for index in range(n)
+        ]
+        if body.get("logprobs"):
+            words = (answer["content"] or "").split()
+            for choice in choices:
+                choice["logprobs"] = {
+                    "content": [
+                        {
+                            "token": word,
+                            "logprob": -0.25,
+                            "bytes": None,
+                            "top_logprobs": [],
+                        }
+                        for word in words
+                    ]
+                }
         completion = {
             "id": f"chatcmpl-{uuid.uuid4().hex}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": model,
-            "choices": [] if model == "fake-empty" else [choice],
+            "choices": [] if model == "fake-empty" else choices,
         }
         if answer["usage"] is not None:
-            completion["usage"] = answer["usage"]
+            usage = dict(answer["usage"])
+            if n > 1:
+                usage["completion_tokens"] *= n
+                usage["total_tokens"] = (
+                    usage["prompt_tokens"] + usage["completion_tokens"]
+                )
+            completion["usage"] = usage
         return completion
 
     def _write_chunk(self, data: bytes) -> None:

@@ -21,6 +21,7 @@ every price; `jobs/tests/test_llm_passthrough.py` pins both paths to one reading
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import re
@@ -42,6 +43,7 @@ from litellm import exceptions as litellm_errors
 from jobs import fastpath
 from jobs.routing import Route
 from saas_litellm.exceptions import (
+    ParamUnsupported,
     ProviderError,
     ProviderRejected,
     ProviderTimeout,
@@ -49,8 +51,9 @@ from saas_litellm.exceptions import (
 
 litellm.telemetry = False
 litellm.suppress_debug_info = True
-# Parameters a provider does not support are dropped rather than failing the call:
-# the team asked for an alias, not for a provider's quirks.
+# A parameter a route's provider cannot take is refused before the call
+# (`params_check`); for a model litellm knows no parameter list of, litellm drops
+# what the provider would reject rather than failing the call.
 litellm.drop_params = True
 litellm.success_callback = []
 litellm.failure_callback = []
@@ -83,6 +86,10 @@ class CallParams:
     tool_choice: str | dict[str, Any] | None = None
     input: EmbeddingInput | None = None
     dimensions: int | None = None
+    # How many answers (choices) to make; the other OpenAI parameters the team set
+    # (seed, logprobs, penalties, …: jobs.serializers.PASSED_THROUGH), as given.
+    n: int = 1
+    options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def embeds(self) -> bool:
@@ -99,7 +106,46 @@ class CallParams:
             "tool_choice",
         )
         kwargs = {name: getattr(self, name) for name in names}
+        if self.n != 1:
+            kwargs["n"] = self.n
+        kwargs.update(self.options)
         return {name: value for name, value in kwargs.items() if value is not None}
+
+
+# Parameters every provider takes through litellm: `max_tokens` (mapped to each
+# provider's own) and `user` (the job's end user; litellm forwards it where the
+# provider has such a field, and it is recorded as the job's user_id anyway).
+ALWAYS_TAKEN = frozenset({"max_tokens", "user"})
+
+
+@functools.lru_cache(maxsize=1024)
+def _params_supported(model: str) -> frozenset[str] | None:
+    """The OpenAI parameters litellm can send to this model (None: not known)."""
+    try:
+        _, provider, _, _ = litellm.get_llm_provider(model=model)
+        names = litellm.get_supported_openai_params(
+            model=model, custom_llm_provider=provider
+        )
+    except Exception:
+        return None
+    return frozenset(names) if names else None
+
+
+def params_check(routes: list[Route], params: CallParams) -> None:
+    """Refuse (400 naming it) a parameter that a route's provider cannot take: it
+    would be dropped on the way (litellm's drop_params), changing the answer
+    without a word."""
+    if params.embeds:
+        return
+    asked = params.provider_kwargs().keys() - ALWAYS_TAKEN
+    for route in routes:
+        supported = _params_supported(route.model)
+        if supported is None:
+            continue
+        for name in sorted(asked - supported):
+            raise ParamUnsupported(
+                f"{name}: not supported by model {route.alias!r}", param=name
+            )
 
 
 @dataclass
@@ -111,10 +157,18 @@ class Completion:
     content: str | None = None
     finish_reason: str = ""
     tool_calls: list[dict[str, Any]] | None = None
+    # Every answer as OpenAI's choice objects (index, message, finish_reason,
+    # logprobs); `content`, `finish_reason` and `tool_calls` are the first one's.
+    # A stream's are not kept (its chunks carried them).
+    choices: list[dict[str, Any]] | None = None
     # An embedding's vectors, in the order of its inputs.
     embeddings: list[list[float]] | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # Parts of the counts above (see UsageCounts).
+    cached_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
     usage_reported: bool = False
     usage_estimated: bool = False
     latency_ms: int = 0
@@ -124,6 +178,29 @@ class Completion:
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    def texts(self) -> list[str]:
+        """The text of every answer."""
+        if not self.choices:
+            return [self.content or ""]
+        return [
+            (choice.get("message") or {}).get("content") or ""
+            for choice in self.choices
+        ]
+
+
+def usage_of(completion: Completion) -> dict[str, Any]:
+    """OpenAI's usage object, details included."""
+    return {
+        "prompt_tokens": completion.prompt_tokens,
+        "completion_tokens": completion.completion_tokens,
+        "total_tokens": completion.total_tokens,
+        "prompt_tokens_details": {
+            "cached_tokens": completion.cached_tokens,
+            "cache_write_tokens": completion.cache_write_tokens,
+        },
+        "completion_tokens_details": {"reasoning_tokens": completion.reasoning_tokens},
+    }
 
 
 def _token_count(value: Any) -> int | None:
@@ -144,11 +221,37 @@ def _token_count(value: Any) -> int | None:
     return count if 0 <= count <= 2**62 else None
 
 
-def _usage_counts(usage: Any) -> tuple[int, int] | None:
-    """The provider's (prompt, completion) tokens, or None when it reported none to
-    bill on (then `jobs.pricing` estimates them). Every request has a prompt, so 0
-    prompt tokens is no count: it is also what litellm reports (0/0) when the
-    provider sent no usage. Raises ValueError for a usage that is not one."""
+@dataclass(frozen=True)
+class UsageCounts:
+    """The provider's usage. `cached` (read from the provider's prompt cache) and
+    `cache_write` (written to it) are parts of `prompt`; `reasoning` is part of
+    `completion`. litellm reports an Anthropic prompt this way too (its input,
+    cache-read and cache-creation tokens summed into prompt_tokens)."""
+
+    prompt: int
+    completion: int
+    cached: int = 0
+    cache_write: int = 0
+    reasoning: int = 0
+
+
+def _detail(usage: dict[str, Any], *path: str) -> int:
+    """A usage detail (`usage[a][b]` or `usage[a]`); 0 when absent or not a count:
+    details only ever lower a price or describe it, so an odd one is dropped."""
+    value: Any = usage
+    for name in path:
+        value = value.get(name) if isinstance(value, dict) else None
+    try:
+        return _token_count(value) or 0
+    except ValueError:
+        return 0
+
+
+def _usage_counts(usage: Any) -> UsageCounts | None:
+    """The provider's usage, or None when it reported none to bill on (then
+    `jobs.pricing` estimates it). Every request has a prompt, so 0 prompt tokens
+    is no count: it is also what litellm reports (0/0) when the provider sent no
+    usage. Raises ValueError for a usage that is not one."""
     if usage is None:
         return None
     if not isinstance(usage, dict):
@@ -157,12 +260,29 @@ def _usage_counts(usage: Any) -> tuple[int, int] | None:
     output = _token_count(usage.get("completion_tokens"))
     if not prompt or output is None:
         return None
-    return prompt, output
+    cached = min(
+        _detail(usage, "prompt_tokens_details", "cached_tokens")
+        or _detail(usage, "cache_read_input_tokens"),
+        prompt,
+    )
+    cache_write = min(
+        _detail(usage, "cache_creation_input_tokens")
+        or _detail(usage, "prompt_tokens_details", "cache_creation_tokens"),
+        prompt - cached,
+    )
+    reasoning = min(
+        _detail(usage, "completion_tokens_details", "reasoning_tokens"), output
+    )
+    return UsageCounts(prompt, output, cached, cache_write, reasoning)
 
 
-def _usage_set(completion: Completion, counts: tuple[int, int] | None) -> None:
+def _usage_set(completion: Completion, counts: UsageCounts | None) -> None:
     if counts is not None:
-        completion.prompt_tokens, completion.completion_tokens = counts
+        completion.prompt_tokens = counts.prompt
+        completion.completion_tokens = counts.completion
+        completion.cached_tokens = counts.cached
+        completion.cache_write_tokens = counts.cache_write
+        completion.reasoning_tokens = counts.reasoning
         completion.usage_reported = True
 
 
@@ -262,19 +382,40 @@ def _tool_calls_of(message: dict[str, Any]) -> list[dict[str, Any]] | None:
     return calls or None
 
 
+def _choice_of(choice: dict[str, Any]) -> dict[str, Any]:
+    """One answer as OpenAI writes it, without what a provider adds of its own."""
+    message = choice.get("message") or {}
+    content = message.get("content")
+    if content is not None and not isinstance(content, str):
+        raise TypeError("content")
+    written: dict[str, Any] = {"role": "assistant", "content": content}
+    tool_calls = _tool_calls_of(message)
+    if tool_calls:
+        written["tool_calls"] = tool_calls
+    if message.get("refusal"):
+        written["refusal"] = message["refusal"]
+    return {
+        "index": choice.get("index", 0),
+        "message": written,
+        "finish_reason": choice.get("finish_reason") or "",
+        "logprobs": _without_none(choice.get("logprobs")),
+    }
+
+
 def _completion_of(body: dict[str, Any], route: Route, started: float) -> Completion:
     """A chat completion body (the provider's JSON, or litellm's response dumped).
     One that cannot be read is litellm's 500 for it, on either path: another route
     may do better."""
     try:
-        choice = body["choices"][0]
-        message = choice.get("message") or {}
+        choices = [_choice_of(choice) for choice in body["choices"]]
+        first = choices[0]
         waited = time.monotonic() - started
         completion = Completion(
             route=route,
-            content=message.get("content"),
-            finish_reason=choice.get("finish_reason") or "",
-            tool_calls=_tool_calls_of(message),
+            content=first["message"]["content"],
+            finish_reason=first["finish_reason"],
+            tool_calls=first["message"].get("tool_calls"),
+            choices=choices,
             latency_ms=int(waited * 1000),
             provider_seconds=waited,
         )
@@ -445,7 +586,7 @@ class Stream:
     response: Any
     started: float
     text: list[str] = field(default_factory=list)
-    usage: tuple[int, int] | None = None
+    usage: UsageCounts | None = None
     finish_reason: str = ""
     tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
     answered: bool = False
@@ -618,11 +759,28 @@ async def completion_stream_open(*, routes: list[Route], params: CallParams) -> 
 
 
 def cost_per_token(
-    *, model: str, prompt_tokens: int, completion_tokens: int
+    *,
+    model: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    cached_tokens: int = 0,
+    cache_write_tokens: int = 0,
 ) -> tuple[float, float]:
-    """litellm's price table: USD for these tokens (raises for an unknown model)."""
+    """litellm's price table: USD for these tokens, cache reads and writes at the
+    model's own rates (raises for an unknown model)."""
+    usage = litellm.Usage(
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        total_tokens=prompt_tokens + completion_tokens,
+        prompt_tokens_details={"cached_tokens": cached_tokens},
+        cache_creation_input_tokens=cache_write_tokens,
+        cache_read_input_tokens=cached_tokens,
+    )
     return litellm.cost_per_token(
-        model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+        model=model,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        usage_object=usage,
     )
 
 

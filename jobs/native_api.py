@@ -1,7 +1,9 @@
 """The native LLM endpoints, adapters over the call pipeline (jobs.pipeline):
 
 - `POST /api/jobs/{job_id}/llm-call[-stream]`: a call on an open job;
-- `POST /api/jobs/create-and-call[-stream]`: a one-call job (create, call, complete).
+- `POST /api/jobs/create-and-call[-stream]`: a one-call job (create, call, complete);
+- `POST /api/jobs/{job_id}/embeddings`: an embedding on an open job (the input as
+  `/v1/embeddings` takes it), so that a job groups every kind of call.
 
 Errors are the native `{"detail", "code"}`. Streams are SSE: the provider's chunks
 (model = the alias), a closing `{"usage", "call_id"[, "job_id"]}` frame, `[DONE]`.
@@ -15,8 +17,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from jobs import pipeline
 from jobs import serializers as s
-from jobs.gateway import Completion
-from jobs.models import LLMCall
+from jobs.gateway import usage_of
+from jobs.openai_embeddings import embedding_request_parse
 from jobs.pipeline import Admitted, Parsed, StreamFormat
 from jobs.selectors import iso
 from jobs.services import NewJob
@@ -38,6 +40,17 @@ def _job_call(job_id: str, *, stream: bool) -> Any:
     return parse
 
 
+def _job_embedding(job_id: str) -> Any:
+    def parse(team: Team, body: dict[str, Any], request: HttpRequest) -> Parsed:
+        notes = _validated(s.CallNotesSerializer, body).validated_data
+        embedding = embedding_request_parse(body).call
+        embedding.purpose = notes.get("purpose", "")
+        embedding.call_metadata = notes.get("call_metadata") or {}
+        return Parsed(call=embedding, job_id=job_id)
+
+    return parse
+
+
 def _one_call_job(*, stream: bool) -> Any:
     def parse(team: Team, body: dict[str, Any], request: HttpRequest) -> Parsed:
         serializer = _validated(s.CreateAndCallSerializer, body)
@@ -52,14 +65,6 @@ def _one_call_job(*, stream: bool) -> Any:
         return Parsed(call=serializer.call_request(), stream=stream, new_job=new_job)
 
     return parse
-
-
-def usage_of(completion: Completion) -> dict[str, Any]:
-    return {
-        "prompt_tokens": completion.prompt_tokens,
-        "completion_tokens": completion.completion_tokens,
-        "total_tokens": completion.total_tokens,
-    }
 
 
 def call_result(result: pipeline.Result) -> dict[str, Any]:
@@ -88,8 +93,13 @@ def _stream_format(admitted: Admitted) -> StreamFormat:
     if admitted.ticket.closes_job:
         extra["job_id"] = str(admitted.ticket.call.job.job_id)
 
-    def closing(call: LLMCall, completion: Completion) -> dict[str, Any]:
-        return {"usage": usage_of(completion), "call_id": str(call.call_id), **extra}
+    def closing(result: pipeline.Result) -> dict[str, Any]:
+        return {
+            "usage": usage_of(result.completion),
+            "call_id": str(result.call.call_id),
+            **extra,
+            "credits": result.credits(),
+        }
 
     def error(failure: ProviderError) -> dict[str, Any]:
         return {"error": {"message": failure.detail, "type": failure.code}}
@@ -139,3 +149,22 @@ async def create_and_call(request: HttpRequest, started: float) -> HttpResponse:
 async def create_and_call_stream(request: HttpRequest, started: float) -> HttpResponse:
     admitted = await pipeline.admit(request, _one_call_job(stream=True))
     return await _streamed(request, admitted)
+
+
+@pipeline.llm_endpoint("POST", Dialect.NATIVE)
+async def embeddings(request: HttpRequest, started: float, job_id: str) -> HttpResponse:
+    admitted = await pipeline.admit(request, _job_embedding(job_id))
+    result = await pipeline.run(admitted)
+    completion = result.completion
+    return JsonResponse(
+        {
+            "call_id": str(result.call.call_id),
+            "embeddings": completion.embeddings or [],
+            "metadata": {
+                "tokens_used": completion.total_tokens,
+                "prompt_tokens": completion.prompt_tokens,
+                "latency_ms": completion.latency_ms,
+                "model": result.call.model_alias,
+            },
+        }
+    )

@@ -11,10 +11,14 @@ a call on that open job of the same team, which stays open (another team's job i
 a closed job 409). Errors are OpenAI's `{"error": {message, type, param, code}}` with
 the statuses of the rest of the API, so the SDK raises its usual exception classes.
 
-Request fields: those OpenAI and /api/jobs share are validated as /api/jobs does;
-`max_completion_tokens` stands for `max_tokens`; `user` becomes the job's user_id;
-`n` other than 1 is refused; other fields OpenAI knows (seed, logprobs, metadata, …)
-are accepted and ignored, as most OpenAI-compatible gateways do.
+Request fields are validated as /api/jobs validates an llm-call (one parser,
+`jobs.serializers.LLMCallSerializer`), OpenAI's other parameters included (seed,
+logprobs, penalties, parallel_tool_calls, reasoning_effort, …): they are passed to the
+provider as given, and one that a route's provider cannot take is a 400 naming it
+(`jobs.gateway.params_check`), never a silent drop. `max_completion_tokens` stands for
+`max_tokens`; `n` answers are made and billed (the reservation covers all of them);
+`user` becomes the job's user_id (and is passed on); `metadata` becomes the call's
+call_metadata (not sent to the provider). Fields OpenAI does not document are ignored.
 
 Response headers: X-Job-Id, X-Call-Id, X-Gateway-Overhead-Ms (time spent in the
 gateway, i.e. the request's time minus the time waiting on the provider), and on
@@ -36,16 +40,15 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from jobs import pipeline
-from jobs.gateway import Completion
+from jobs.gateway import Completion, usage_of
 from jobs.models import LLMCall
-from jobs.native_api import usage_of
 from jobs.pipeline import Admitted, Parsed, StreamFormat
-from jobs.serializers import LLMCallSerializer
+from jobs.serializers import PASSED_THROUGH, LLMCallSerializer
 from jobs.services import CallRequest, NewJob
 from saas_litellm.exceptions import (
     Dialect,
-    InvalidInput,
     NotFound,
+    ParamInvalid,
     ProviderError,
     error_body,
 )
@@ -64,16 +67,12 @@ CALL_FIELDS = (
     "response_format",
     "tools",
     "tool_choice",
+    *PASSED_THROUGH,
 )
+MAX_CHOICES = 128
+# OpenAI's limits on `metadata` (recorded as the call's call_metadata).
+METADATA_MAX_KEYS, METADATA_VALUE_MAX = 16, 512
 USER_ID_MAX_LENGTH = 200
-
-
-class ParamInvalid(InvalidInput):
-    """A 400 naming the request field at fault (OpenAI's `param`)."""
-
-    def __init__(self, detail: str, *, param: str | None) -> None:
-        super().__init__(detail)
-        self.param = param
 
 
 # --- Requests ---------------------------------------------------------------------
@@ -96,11 +95,16 @@ def param_typed(body: dict[str, Any], name: str, kind: type, default: Any) -> An
     return value
 
 
+def choices_of(body: dict[str, Any]) -> int:
+    n = param_typed(body, "n", int, 1)
+    if isinstance(n, bool) or not 1 <= n <= MAX_CHOICES:
+        raise ParamInvalid(f"n: must be from 1 to {MAX_CHOICES}", param="n")
+    return n
+
+
 def chat_request_parse(body: dict[str, Any]) -> ChatRequest:
     """An OpenAI chat completions body, validated like an /api/jobs llm-call."""
-    n = body.get("n")
-    if n is not None and (isinstance(n, bool) or n != 1):
-        raise ParamInvalid("only n=1 is supported", param="n")
+    n = choices_of(body)
     stream = param_typed(body, "stream", bool, False)
     options = param_typed(body, "stream_options", dict, {})
     include_usage = param_typed(options, "include_usage", bool, False)
@@ -108,10 +112,12 @@ def chat_request_parse(body: dict[str, Any]) -> ChatRequest:
     fields = {name: body[name] for name in CALL_FIELDS if name in body}
     if fields.get("max_tokens") is None and "max_completion_tokens" in body:
         fields["max_tokens"] = body["max_completion_tokens"]
+    if body.get("metadata") is not None:
+        fields["call_metadata"] = metadata_of(body)
     serializer = LLMCallSerializer(data=fields)
     serializer.is_valid(raise_exception=True)
     return ChatRequest(
-        call=serializer.call_request(),
+        call=serializer.call_request(n=n, user=user_id),
         stream=stream,
         include_usage=include_usage,
         user_id=user_id,
@@ -126,21 +132,30 @@ def completion_id(call: LLMCall) -> str:
 
 
 def chat_completion_body(call: LLMCall, completion: Completion) -> dict[str, Any]:
-    message: dict[str, Any] = {"role": "assistant", "content": completion.content}
-    if completion.tool_calls:
-        message["tool_calls"] = completion.tool_calls
+    choices = completion.choices or [
+        {
+            "index": 0,
+            "message": {
+                "role": "assistant",
+                "content": completion.content,
+                **(
+                    {"tool_calls": completion.tool_calls}
+                    if completion.tool_calls
+                    else {}
+                ),
+            },
+            "finish_reason": completion.finish_reason,
+            "logprobs": None,
+        }
+    ]
     return {
         "id": completion_id(call),
         "object": "chat.completion",
         "created": int(call.created_at.timestamp()),
         "model": call.model_alias,
         "choices": [
-            {
-                "index": 0,
-                "message": message,
-                "finish_reason": completion.finish_reason or "stop",
-                "logprobs": None,
-            }
+            {**choice, "finish_reason": choice["finish_reason"] or "stop"}
+            for choice in choices
         ],
         "usage": usage_of(completion),
     }
@@ -155,10 +170,11 @@ def chunk_format(call: LLMCall, *, include_usage: bool) -> StreamFormat:
         "model": call.model_alias,
     }
 
-    def closing(call: LLMCall, completion: Completion) -> dict[str, Any] | None:
+    def closing(result: pipeline.Result) -> dict[str, Any] | None:
         if not include_usage:
             return None
-        return {**header, "choices": [], "usage": usage_of(completion)}
+        usage = {**usage_of(result.completion), "credits": result.credits()}
+        return {**header, "choices": [], "usage": usage}
 
     def error(failure: ProviderError) -> dict[str, Any]:
         return error_body(failure, Dialect.OPENAI)
@@ -180,6 +196,14 @@ def call_headers(call: LLMCall, overhead_seconds: float) -> dict[str, str]:
     }
 
 
+def answer(
+    body: dict[str, Any], result: pipeline.Result, started: float
+) -> JsonResponse:
+    """A non-streamed answer: its body with `usage.credits`, and its headers."""
+    body.setdefault("usage", {})["credits"] = result.credits()
+    return JsonResponse(body, headers=result_headers(result, started))
+
+
 def result_headers(result: pipeline.Result, started: float) -> dict[str, str]:
     """The headers of a non-streamed answer: its call, its job and the credits."""
     overhead = time.monotonic() - started - result.completion.provider_seconds
@@ -198,6 +222,22 @@ def user_id_of(body: dict[str, Any]) -> str:
             f"user: at most {USER_ID_MAX_LENGTH} characters", param="user"
         )
     return user_id
+
+
+def metadata_of(body: dict[str, Any]) -> dict[str, str]:
+    """OpenAI's `metadata`: up to 16 string pairs, kept as the call's call_metadata
+    (the team reads them on its job; they are not sent to the provider)."""
+    metadata = param_typed(body, "metadata", dict, {})
+    if len(metadata) > METADATA_MAX_KEYS or not all(
+        isinstance(value, str) and len(value) <= METADATA_VALUE_MAX
+        for value in metadata.values()
+    ):
+        raise ParamInvalid(
+            f"metadata: at most {METADATA_MAX_KEYS} keys, with string values of at "
+            f"most {METADATA_VALUE_MAX} characters",
+            param="metadata",
+        )
+    return metadata
 
 
 def job_id_of(request: HttpRequest) -> str | None:
@@ -225,10 +265,7 @@ async def chat_completions(request: HttpRequest, started: float) -> HttpResponse
     if admitted.parsed.stream:
         return await stream_response(request, admitted, started, chunk_format)
     result = await pipeline.run(admitted)
-    return JsonResponse(
-        chat_completion_body(result.call, result.completion),
-        headers=result_headers(result, started),
-    )
+    return answer(chat_completion_body(result.call, result.completion), result, started)
 
 
 async def stream_response(
@@ -262,6 +299,10 @@ def _allowed_models(request: HttpRequest) -> list[ModelAlias]:
 
 @pipeline.llm_endpoint("GET", Dialect.OPENAI)
 async def models_list(request: HttpRequest, started: float) -> HttpResponse:
+    if "anthropic-version" in request.headers:
+        from jobs import anthropic_api  # imported here: it is built on this module
+
+        return await anthropic_api.models_list(request)
     aliases = await sync_to_async(_allowed_models)(request)
     return JsonResponse(
         {"object": "list", "data": [_model_entry(alias) for alias in aliases]}

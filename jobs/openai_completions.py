@@ -19,17 +19,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 
 from jobs import pipeline
-from jobs.gateway import Completion
+from jobs.gateway import Completion, usage_of
 from jobs.models import LLMCall
-from jobs.native_api import usage_of
 from jobs.openai_api import (
     ParamInvalid,
+    answer,
     job_id_of,
     param_typed,
-    result_headers,
     stream_response,
     user_id_of,
 )
@@ -130,10 +129,11 @@ def text_chunk_format(call: LLMCall, *, include_usage: bool) -> StreamFormat:
         text = delta.get("content") or ""
         return {**header, "choices": [_choice(text, choices[0].get("finish_reason"))]}
 
-    def closing(call: LLMCall, completion: Completion) -> dict[str, Any] | None:
+    def closing(result: pipeline.Result) -> dict[str, Any] | None:
         if not include_usage:
             return None
-        return {**header, "choices": [], "usage": usage_of(completion)}
+        usage = {**usage_of(result.completion), "credits": result.credits()}
+        return {**header, "choices": [], "usage": usage}
 
     def error(failure: ProviderError) -> dict[str, Any]:
         return error_body(failure, Dialect.OPENAI)
@@ -161,7 +161,4 @@ async def completions(request: HttpRequest, started: float) -> HttpResponse:
     if admitted.parsed.stream:
         return await stream_response(request, admitted, started, text_chunk_format)
     result = await pipeline.run(admitted)
-    return JsonResponse(
-        text_completion_body(result.call, result.completion),
-        headers=result_headers(result, started),
-    )
+    return answer(text_completion_body(result.call, result.completion), result, started)

@@ -20,15 +20,15 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 
 from jobs import pipeline
 from jobs.gateway import CallParams, EmbeddingInput
 from jobs.openai_api import (
     ParamInvalid,
+    answer,
     job_id_of,
     param_typed,
-    result_headers,
     user_id_of,
 )
 from jobs.pipeline import Parsed
@@ -142,7 +142,4 @@ async def embeddings(request: HttpRequest, started: float) -> HttpResponse:
     admitted = await pipeline.admit(request, _embedding_parse)
     result = await pipeline.run(admitted)
     encoding_format = admitted.parsed.extra.encoding_format
-    return JsonResponse(
-        embedding_body(result, encoding_format),
-        headers=result_headers(result, started),
-    )
+    return answer(embedding_body(result, encoding_format), result, started)

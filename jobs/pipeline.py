@@ -50,6 +50,7 @@ from jobs.services import (
     llm_call_start,
     one_call_job_start,
 )
+from saas_litellm import metrics
 from saas_litellm.exceptions import (
     Dialect,
     InvalidInput,
@@ -62,6 +63,7 @@ from saas_litellm.exceptions import (
     service_error_of,
 )
 from saas_litellm.json_input import json_parse
+from saas_litellm.request_context import request_context_update
 from teams.authentication import TEAM_AUTH_FAILED, VirtualKeyAuthentication
 from teams.models import Team
 
@@ -158,6 +160,7 @@ def _admit(
             request=parsed.call,
             streamed=parsed.stream,
         )
+    request_context_update(alias=parsed.call.model)
     return Admitted(team=team, parsed=parsed, ticket=ticket)
 
 
@@ -197,6 +200,8 @@ async def _finish(
             raise
         logger.info("job %s left to its client: %s", ticket.call.job.job_id, refusal)
         return ticket.call, None
+    request_context_update(credits_charged=outcome_of.job.credits_charged)
+    metrics.llm_call_recorded(team_id=ticket.team.team_id, outcome=outcome_of)
     return outcome_of.call, outcome_of.credits_remaining
 
 
@@ -225,17 +230,19 @@ class Result:
     credits_charged: int
     credits_remaining: int
 
+    def credits(self) -> dict[str, int]:
+        """`usage.credits` of the answers: what it cost (0 on an open job, charged
+        when the job is completed) and what the team has left."""
+        return {"charged": self.credits_charged, "remaining": self.credits_remaining}
 
-async def run(admitted: Admitted) -> Result:
-    """Call the provider (through the fallbacks), record the outcome, settle."""
-    ticket = admitted.ticket
-    answer = gateway.embedding_run if ticket.params.embeds else gateway.completion_run
-    completion = await _provider_await(
-        ticket, answer(routes=ticket.routes, params=ticket.params)
-    )
-    call, remaining = await _finish(ticket, completion=completion)
+
+async def _result(
+    ticket: CallTicket, call: LLMCall, completion: Completion, remaining: int | None
+) -> Result:
+    """The recorded call with its credits (the balance read when the settlement
+    did not tell it: a call on an open job)."""
     if remaining is None:
-        account = await sync_to_async(credit_account_get)(team=admitted.team)
+        account = await sync_to_async(credit_account_get)(team=ticket.team)
         remaining = account.credits_remaining
     charged = (call.job.credits_charged or 0) if ticket.closes_job else 0
     return Result(
@@ -245,6 +252,17 @@ async def run(admitted: Admitted) -> Result:
         credits_charged=charged,
         credits_remaining=remaining,
     )
+
+
+async def run(admitted: Admitted) -> Result:
+    """Call the provider (through the fallbacks), record the outcome, settle."""
+    ticket = admitted.ticket
+    answer = gateway.embedding_run if ticket.params.embeds else gateway.completion_run
+    completion = await _provider_await(
+        ticket, answer(routes=ticket.routes, params=ticket.params)
+    )
+    call, remaining = await _finish(ticket, completion=completion)
+    return await _result(ticket, call, completion, remaining)
 
 
 @dataclass
@@ -261,6 +279,7 @@ async def stream_open(admitted: Admitted) -> OpenStream:
         ticket,
         gateway.completion_stream_open(routes=ticket.routes, params=ticket.params),
     )
+    metrics.first_token_received(alias=ticket.call.model_alias, since=stream.started)
     return OpenStream(ticket=ticket, stream=stream)
 
 
@@ -283,12 +302,13 @@ def typed_sse(payload: dict[str, Any]) -> bytes:
 class StreamFormat:
     """How a relayed stream is written. Each callable answers a frame, a list of
     frames or None: `opening` before the first provider chunk, `chunk` for each
-    provider chunk, `closing` after the last (the call recorded), `error` for an
-    error after the first byte. `encode` frames a payload; `done` ends the stream
-    with `data: [DONE]` (OpenAI's chat and completions, the native streams)."""
+    provider chunk, `closing` after the last (the call recorded and settled: its
+    Result, credits included), `error` for an error after the first byte.
+    `encode` frames a payload; `done` ends the stream with `data: [DONE]` (OpenAI's
+    chat and completions, the native streams)."""
 
     chunk: Callable[[dict[str, Any]], Frames]
-    closing: Callable[[LLMCall, Completion], Frames]
+    closing: Callable[[Result], Frames]
     error: Callable[[ProviderError], Frames]
     opening: Callable[[], Frames] = lambda: None
     encode: Callable[[dict[str, Any]], bytes] = sse
@@ -312,6 +332,7 @@ async def relay(opened: OpenStream, style: StreamFormat) -> AsyncIterator[bytes]
     ticket, stream = opened.ticket, opened.stream
     done = sse("[DONE]") if style.done else b""
     recorded = False
+    metrics.stream_opened()
     try:
         try:
             opening = style.write(style.opening())
@@ -329,11 +350,15 @@ async def relay(opened: OpenStream, style: StreamFormat) -> AsyncIterator[bytes]
             return
         completion = stream.completion()
         recorded = True
-        call, _ = await _finish(ticket, completion=completion, at_worst_case=True)
-        closing = style.write(style.closing(call, completion)) + done
+        call, remaining = await _finish(
+            ticket, completion=completion, at_worst_case=True
+        )
+        result = await _result(ticket, call, completion, remaining)
+        closing = style.write(style.closing(result)) + done
         if closing:
             yield closing
     finally:
+        metrics.stream_closed()
         if not recorded:
             completion = stream.completion()
             completion.finish_reason = completion.finish_reason or "client_disconnected"

@@ -29,25 +29,42 @@ PER_MILLION = Decimal(1_000_000)
 
 
 def call_cost_usd(
-    *, route: Route, prompt_tokens: int, completion_tokens: int
+    *,
+    route: Route,
+    prompt_tokens: int,
+    completion_tokens: int,
+    cached_tokens: int = 0,
+    cache_write_tokens: int = 0,
 ) -> Decimal:
-    """Provider cost: the alias's own prices, else litellm's price table, else 0."""
+    """Provider cost: the alias's own prices (every prompt token at its input
+    price: an alias has no cache prices), else litellm's price table (cache reads
+    and writes at the model's own rates), else 0."""
     if route.pricing_input is not None or route.pricing_output is not None:
         return (
             Decimal(prompt_tokens) * (route.pricing_input or Decimal(0))
             + Decimal(completion_tokens) * (route.pricing_output or Decimal(0))
         ) / PER_MILLION
-    return _table_cost_usd(route.model, prompt_tokens, completion_tokens)
+    return _table_cost_usd(
+        route.model, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens
+    )
 
 
 @lru_cache(maxsize=4096)
-def _table_cost_usd(model: str, prompt_tokens: int, completion_tokens: int) -> Decimal:
+def _table_cost_usd(
+    model: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    cached_tokens: int,
+    cache_write_tokens: int,
+) -> Decimal:
     """litellm's price for these exact figures (cached: the lookup is costly)."""
     try:
         prompt_cost, completion_cost = gateway.cost_per_token(
             model=model,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
+            cached_tokens=cached_tokens,
+            cache_write_tokens=cache_write_tokens,
         )
     except Exception:  # unknown to litellm's table: no price known
         return Decimal(0)
@@ -59,6 +76,8 @@ def completion_cost_usd(completion: Completion) -> Decimal:
         route=completion.route,
         prompt_tokens=completion.prompt_tokens,
         completion_tokens=completion.completion_tokens,
+        cached_tokens=completion.cached_tokens,
+        cache_write_tokens=completion.cache_write_tokens,
     )
 
 
@@ -100,10 +119,15 @@ def _prompt_estimate(model: str, params: CallParams) -> int:
 
 
 def output_tokens_reserved(route: Route, params: CallParams) -> int:
+    """The most output a call may make: each of its `n` answers up to its limit."""
     if params.embeds:
         return 0
-    return params.max_tokens or min(
-        route.max_output_tokens or DEFAULT_MAX_OUTPUT_TOKENS, output_tokens_limit(route)
+    return params.n * (
+        params.max_tokens
+        or min(
+            route.max_output_tokens or DEFAULT_MAX_OUTPUT_TOKENS,
+            output_tokens_limit(route),
+        )
     )
 
 
@@ -135,14 +159,16 @@ def usage_settle(
     route = completion.route
     if not completion.usage_reported:
         completion.usage_estimated = True
+        completion.cached_tokens = completion.cache_write_tokens = 0
+        completion.reasoning_tokens = 0
         if at_worst_case:
             output = min(output_tokens_reserved(route, params), worst_case_tokens)
             completion.prompt_tokens = worst_case_tokens - output
             completion.completion_tokens = output
             return
         completion.prompt_tokens = _prompt_estimate(route.model, params)
-        completion.completion_tokens = text_tokens_estimate(
-            completion.content or ""
+        completion.completion_tokens = sum(
+            text_tokens_estimate(text) for text in completion.texts()
         ) + sum(
             text_tokens_estimate(json.dumps(call))
             for call in completion.tool_calls or []
@@ -163,4 +189,12 @@ def usage_settle(
         completion.completion_tokens = output
         completion.prompt_tokens = min(
             completion.prompt_tokens, worst_case_tokens - output
+        )
+        completion.reasoning_tokens = min(completion.reasoning_tokens, output)
+        completion.cached_tokens = min(
+            completion.cached_tokens, completion.prompt_tokens
+        )
+        completion.cache_write_tokens = min(
+            completion.cache_write_tokens,
+            completion.prompt_tokens - completion.cached_tokens,
         )

@@ -11,7 +11,12 @@ from rest_framework import serializers
 from jobs.gateway import CallParams
 from jobs.models import JobStatus
 from jobs.services import CallRequest
-from teams.serializers import StrictCharField, StrictIntegerField, offset_field
+from teams.serializers import (
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+    offset_field,
+)
 
 MESSAGE_ROLES = ("system", "user", "assistant", "tool", "developer")
 MESSAGE_KEYS = ("role", "content", "name", "tool_calls", "tool_call_id")
@@ -24,6 +29,22 @@ CONTENT_PARTS: dict[str, type] = {
     "file": dict,
     "refusal": str,
 }
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
+PASSED_THROUGH = (
+    "seed",
+    "logprobs",
+    "top_logprobs",
+    "presence_penalty",
+    "frequency_penalty",
+    "logit_bias",
+    "parallel_tool_calls",
+    "reasoning_effort",
+    "verbosity",
+    "service_tier",
+    "prediction",
+    "modalities",
+)
+MAX_LOGIT_BIAS = 300
 TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 MAX_TOOLS = 128
 
@@ -184,10 +205,16 @@ class ToolChoiceField(serializers.Field):
         return value
 
 
-class LLMCallSerializer(serializers.Serializer):
+class CallNotesSerializer(serializers.Serializer):
+    """The team's notes on a call (every kind of call takes them)."""
+
+    purpose = StrictCharField(max_length=200, required=False, allow_blank=True)
+    call_metadata = serializers.DictField(required=False)
+
+
+class LLMCallSerializer(CallNotesSerializer):
     model = StrictCharField(max_length=100)
     messages = MessagesField()
-    purpose = StrictCharField(max_length=200, required=False, allow_blank=True)
     temperature = StrictFloatField(
         min_value=0, max_value=2, required=False, allow_null=True
     )
@@ -197,7 +224,48 @@ class LLMCallSerializer(serializers.Serializer):
     response_format = serializers.DictField(required=False, allow_null=True)
     tools = ToolsField(required=False, allow_null=True)
     tool_choice = ToolChoiceField(required=False, allow_null=True)
-    call_metadata = serializers.DictField(required=False)
+    # OpenAI's other parameters, passed through to the provider as given
+    # (PASSED_THROUGH); one a route's provider cannot take is refused.
+    seed = StrictIntegerField(
+        min_value=-(2**63), max_value=2**63 - 1, required=False, allow_null=True
+    )
+    logprobs = StrictBooleanField(required=False, allow_null=True)
+    top_logprobs = StrictIntegerField(
+        min_value=0, max_value=20, required=False, allow_null=True
+    )
+    presence_penalty = StrictFloatField(
+        min_value=-2, max_value=2, required=False, allow_null=True
+    )
+    frequency_penalty = StrictFloatField(
+        min_value=-2, max_value=2, required=False, allow_null=True
+    )
+    logit_bias = serializers.DictField(
+        child=StrictFloatField(min_value=-100, max_value=100),
+        required=False,
+        allow_null=True,
+    )
+    parallel_tool_calls = StrictBooleanField(required=False, allow_null=True)
+    reasoning_effort = serializers.ChoiceField(
+        choices=REASONING_EFFORTS, required=False, allow_null=True
+    )
+    verbosity = serializers.ChoiceField(
+        choices=("low", "medium", "high"), required=False, allow_null=True
+    )
+    service_tier = StrictCharField(
+        max_length=20, required=False, allow_null=True, allow_blank=True
+    )
+    prediction = serializers.DictField(required=False, allow_null=True)
+    modalities = serializers.ListField(
+        child=serializers.ChoiceField(choices=["text"]),
+        required=False,
+        allow_null=True,
+        max_length=1,
+    )
+
+    def validate_logit_bias(self, value: dict[str, float] | None) -> Any:
+        if value and len(value) > MAX_LOGIT_BIAS:
+            raise serializers.ValidationError(f"at most {MAX_LOGIT_BIAS} tokens")
+        return value
 
     def validate_max_tokens(self, value: int | None) -> int | None:
         if value is not None and value > settings.LLM_MAX_TOKENS_LIMIT:
@@ -207,7 +275,8 @@ class LLMCallSerializer(serializers.Serializer):
             )
         return value
 
-    def call_request(self) -> CallRequest:
+    def call_request(self, *, n: int = 1, user: str = "") -> CallRequest:
+        """The validated call; `n` answers (OpenAI's chat only), `user` passed on."""
         data = self.validated_data
         params = CallParams(
             messages=data["messages"],
@@ -218,6 +287,13 @@ class LLMCallSerializer(serializers.Serializer):
             response_format=data.get("response_format"),
             tools=data.get("tools") or None,
             tool_choice=data.get("tool_choice"),
+            n=n,
+            options={
+                name: data[name]
+                for name in PASSED_THROUGH
+                if data.get(name) not in (None, "")
+            }
+            | ({"user": user} if user else {}),
         )
         return CallRequest(
             model=data["model"],

@@ -30,7 +30,7 @@ def error_of(response, status):
     assert response.status_code == status
     body = response.json()
     assert set(body) == {"error"}
-    assert set(body["error"]) == {"message", "type", "param", "code"}
+    assert set(body["error"]) == {"message", "type", "param", "code", "request_id"}
     return body["error"]
 
 
@@ -45,8 +45,21 @@ def error_of(response, status):
         {"model": 7, "messages": MESSAGES},
         {"model": "chat", "messages": "hi"},
         {"model": "chat", "messages": [{"role": "robot", "content": "hi"}]},
-        {"model": "chat", "messages": MESSAGES, "n": 3},
+        {"model": "chat", "messages": MESSAGES, "n": 0},
+        {"model": "chat", "messages": MESSAGES, "n": 129},
         {"model": "chat", "messages": MESSAGES, "n": True},
+        {"model": "chat", "messages": MESSAGES, "seed": "7"},
+        {"model": "chat", "messages": MESSAGES, "logprobs": True, "top_logprobs": 21},
+        {"model": "chat", "messages": MESSAGES, "logit_bias": {"1": 101}},
+        {"model": "chat", "messages": MESSAGES, "presence_penalty": 2.5},
+        {"model": "chat", "messages": MESSAGES, "reasoning_effort": "extreme"},
+        {"model": "chat", "messages": MESSAGES, "modalities": ["audio"]},
+        {"model": "chat", "messages": MESSAGES, "metadata": {"k": 1}},
+        {
+            "model": "chat",
+            "messages": MESSAGES,
+            "metadata": {str(i): "v" for i in range(17)},
+        },
         {"model": "chat", "messages": MESSAGES, "stream": "yes"},
         {"model": "chat", "messages": MESSAGES, "stream_options": []},
         {"model": "chat", "messages": MESSAGES, "stream_options": {"include_usage": 1}},
@@ -83,9 +96,10 @@ def test_max_completion_tokens_stands_for_max_tokens(post, fake_provider):
     assert fake_provider.state.requests[-1]["body"]["max_tokens"] == 12
 
 
-def test_unknown_fields_are_ignored(post):
-    body = {"model": "chat", "messages": MESSAGES, "logprobs": False, "seed": 1}
+def test_fields_openai_does_not_document_are_ignored(post, fake_provider):
+    body = {"model": "chat", "messages": MESSAGES, "not_an_openai_field": 1}
     assert post(body).status_code == HTTPStatus.OK
+    assert "not_an_openai_field" not in fake_provider.state.requests[-1]["body"]
 
 
 def test_a_get_on_chat_completions_is_method_not_allowed(team_key):

@@ -89,7 +89,7 @@ def test_the_request_parameters_reach_the_provider(client, fake_provider):
     assert (sent["temperature"], sent["max_tokens"], sent["stop"]) == (0.2, 50, ["END"])
     assert sent["top_p"] == 0.9
     assert sent["model"] == "fake-echo"
-    assert "seed" not in sent  # unknown to /api/jobs too: accepted and ignored
+    assert sent["seed"] == 7
 
 
 def test_tools_come_back_as_tool_calls_the_sdk_parses(client):

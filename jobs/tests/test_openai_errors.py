@@ -45,6 +45,7 @@ def test_a_bad_key_is_an_authentication_error(server, chat_alias):
         "type": "authentication_error",
         "param": None,
         "code": "invalid_api_key",
+        "request_id": raised.value.response.headers["X-Request-Id"],
     }
 
 
@@ -155,6 +156,7 @@ def test_a_failing_provider_is_a_502_internal_server_error(client, make_alias, t
         "type": "api_error",
         "param": None,
         "code": "provider_error",
+        "request_id": error.response.headers["X-Request-Id"],
     }
     assert Job.objects.get().status == JobStatus.FAILED
     assert ledger_snapshot(team) == before
@@ -166,9 +168,9 @@ def test_a_stream_whose_provider_fails_first_is_a_502_too(client, make_alias):
         client.chat.completions.create(**hello(model="down", stream=True))
 
 
-def test_more_than_one_choice_is_a_bad_request(client, team):
-    error = refused(client, openai.BadRequestError, n=2)
-    assert error.body["message"] == "only n=1 is supported"
+def test_too_many_choices_is_a_bad_request(client, team):
+    error = refused(client, openai.BadRequestError, n=129)
+    assert error.body["message"] == "n: must be from 1 to 128"
     assert (error.param, error.type) == ("n", "invalid_request_error")
     assert not Job.objects.exists()
 

@@ -7,7 +7,7 @@ import asyncio
 import openai
 import pytest
 
-from credits.models import EntryType, LedgerEntry
+from credits.models import CreditAccount, EntryType, LedgerEntry
 from jobs.models import CallStatus, Job, JobStatus, LLMCall
 from jobs.tests.conftest import account, ledger_snapshot
 from jobs.tests.openai_sdk import asgi_served, async_sdk, hello, sdk
@@ -36,8 +36,10 @@ def test_a_stream_with_include_usage_ends_with_a_usage_chunk(client):
     text = "".join(chunk.choices[0].delta.content or "" for chunk in content)
     assert text == "Echo: hello world"
     assert last.choices == []
-    call = LLMCall.objects.get()
+    call = LLMCall.objects.select_related("job").get()
     assert last.usage.total_tokens == call.total_tokens > 0
+    remaining = CreditAccount.objects.get(team=call.team).credits_remaining
+    assert last.usage.model_extra["credits"] == {"charged": 1, "remaining": remaining}
     assert {chunk.model for chunk in chunks} == {"chat"}
     assert {chunk.id for chunk in chunks} == {f"chatcmpl-{call.call_id.hex}"}
     assert {chunk.object for chunk in chunks} == {"chat.completion.chunk"}

@@ -14,7 +14,14 @@ import httpx
 import pydantic
 
 from .errors import StructuredOutputError, UnexpectedResponseError
-from .models import Balance, ChatResult, Job, JobCompletion, JobDetails
+from .models import (
+    Balance,
+    ChatResult,
+    EmbeddingResult,
+    Job,
+    JobCompletion,
+    JobDetails,
+)
 
 T = TypeVar("T")
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
@@ -185,6 +192,31 @@ def chat_call(
     suffix = "llm-call-stream" if stream else "llm-call"
     path = f"/api/jobs/{job_id_str(job_id)}/{suffix}"
     return Call("POST", path, parse_chat_result, json=body)
+
+
+def embed_call(
+    job_id: object,
+    model: str,
+    input: str | Sequence[str],
+    *,
+    dimensions: int | None,
+    purpose: str | None,
+    call_metadata: Mapping[str, Any] | None,
+) -> Call[EmbeddingResult]:
+    """An embedding in a job; options that are None are not sent."""
+    body = {
+        "model": model,
+        "input": input if isinstance(input, str) else list(input),
+        **without_none(
+            {
+                "dimensions": dimensions,
+                "purpose": purpose,
+                "call_metadata": call_metadata,
+            }
+        ),
+    }
+    path = f"/api/jobs/{job_id_str(job_id)}/embeddings"
+    return Call("POST", path, validator(EmbeddingResult), json=body)
 
 
 def get_balance_call(team_id: str) -> Call[Balance]:

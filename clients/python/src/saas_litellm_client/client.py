@@ -16,6 +16,7 @@ from ._calls import (
     chat_call,
     complete_job_call,
     create_job_call,
+    embed_call,
     get_balance_call,
     get_job_call,
     parse_structured,
@@ -26,6 +27,7 @@ from .models import (
     Balance,
     ChatMessage,
     ChatResult,
+    EmbeddingResult,
     Job,
     JobCompletion,
     JobDetails,
@@ -284,6 +286,37 @@ class SaasLiteLLMClient(ClientBase[httpx.AsyncClient]):
         )
         result = await self.chat(job_id, model, messages, **params)
         return parse_structured(response_model, result)
+
+    async def embed(
+        self,
+        job_id: JobRef,
+        model: str,
+        input: str | Sequence[str],
+        *,
+        dimensions: int | None = None,
+        purpose: str | None = None,
+        call_metadata: Mapping[str, Any] | None = None,
+    ) -> EmbeddingResult:
+        """Embed a text (or several) within a job, billed with the job.
+
+        Args:
+            job_id: The job (its id, or the :class:`Job` itself).
+            model: An embedding model alias the team may use.
+            input: A string, or a list of strings (one vector each, in order).
+            dimensions: The vectors' size, for models that can shorten them.
+
+        Returns:
+            :class:`EmbeddingResult` with ``embeddings`` and ``metadata``.
+        """
+        call = embed_call(
+            job_id,
+            model,
+            input,
+            dimensions=dimensions,
+            purpose=purpose,
+            call_metadata=call_metadata,
+        )
+        return await self._execute(call)
 
     # Credits
 

@@ -117,6 +117,14 @@ class ChatResult(_Model):
         return self.metadata
 
 
+class EmbeddingResult(_Model):
+    """The result of :meth:`SaasLiteLLMClient.embed`: one vector per input."""
+
+    call_id: str
+    embeddings: list[list[float]]
+    metadata: CallMetadata = Field(default_factory=CallMetadata)
+
+
 class Usage(_Model):
     """Token usage reported at the end of a stream."""
 

@@ -20,6 +20,7 @@ from ._calls import (
     chat_call,
     complete_job_call,
     create_job_call,
+    embed_call,
     get_balance_call,
     get_job_call,
     parse_structured,
@@ -30,6 +31,7 @@ from .models import (
     Balance,
     ChatMessage,
     ChatResult,
+    EmbeddingResult,
     Job,
     JobCompletion,
     JobDetails,
@@ -204,6 +206,27 @@ class SaasLiteLLMSyncClient(ClientBase[httpx.Client]):
         )
         result = self.chat(job_id, model, messages, **params)
         return parse_structured(response_model, result)
+
+    def embed(
+        self,
+        job_id: JobRef,
+        model: str,
+        input: str | Sequence[str],
+        *,
+        dimensions: int | None = None,
+        purpose: str | None = None,
+        call_metadata: Mapping[str, Any] | None = None,
+    ) -> EmbeddingResult:
+        """Embed within a job; see :meth:`SaasLiteLLMClient.embed`."""
+        call = embed_call(
+            job_id,
+            model,
+            input,
+            dimensions=dimensions,
+            purpose=purpose,
+            call_metadata=call_metadata,
+        )
+        return self._execute(call)
 
     def get_balance(self) -> Balance:
         """The team's credit balance; see :meth:`SaasLiteLLMClient.get_balance`."""
