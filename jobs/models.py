@@ -92,6 +92,12 @@ class LLMCall(models.Model):
     prompt_tokens = models.PositiveBigIntegerField(default=0)
     completion_tokens = models.PositiveBigIntegerField(default=0)
     total_tokens = models.PositiveBigIntegerField(default=0)
+    # Parts of the counts above, priced at the model's own rates: prompt tokens read
+    # from the provider's cache, prompt tokens written to it, and output tokens
+    # spent on reasoning.
+    cached_tokens = models.PositiveBigIntegerField(default=0)
+    cache_write_tokens = models.PositiveBigIntegerField(default=0)
+    reasoning_tokens = models.PositiveBigIntegerField(default=0)
     # The provider reported no usage (or more than the reservation's worst case):
     # the tokens are our estimate, or the worst case.
     usage_estimated = models.BooleanField(default=False)
@@ -123,3 +129,43 @@ class LLMCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_alias} {self.call_id} ({self.status})"
+
+
+class StoredResponseQuerySet(models.QuerySet):
+    def for_team(self, team: Team) -> StoredResponseQuerySet:
+        return self.filter(team=team)
+
+
+class StoredResponse(models.Model):
+    """A /v1/responses answer, kept (unless the request said `store: false`) for
+    `GET /v1/responses/{id}` and for later turns that name it as their
+    `previous_response_id`: a turn's history is the input and output items of its
+    ancestors (`ancestor_ids`, oldest first), so a chain needs no provider's memory."""
+
+    response_id = models.CharField(max_length=120, unique=True, editable=False)
+    team = models.ForeignKey(
+        Team, on_delete=models.PROTECT, related_name="stored_responses"
+    )
+    # Kept if calls are ever pruned: the conversation is the team's, not the call's.
+    call = models.ForeignKey(
+        LLMCall, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    model_alias = models.CharField(max_length=100)
+    previous_response_id = models.CharField(max_length=120, blank=True)
+    ancestor_ids = models.JSONField(default=list, blank=True)
+    # This turn's input items as sent (a string input as one user message item);
+    # the output items are the body's `output`.
+    input_items = models.JSONField(default=list)
+    body = models.JSONField()
+    # Characters of input_items and output as JSON (a chain's size is capped).
+    size = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = StoredResponseQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["team", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.model_alias} {self.response_id}"

@@ -37,6 +37,7 @@ ERROR = {
             "description": "Validation errors (400): messages per field.",
             "anyOf": [{"type": "object"}, {"type": "array"}],
         },
+        "request_id": {"type": "string", "description": "The X-Request-Id."},
     },
 }
 OPENAI_ERROR = {
@@ -52,9 +53,17 @@ OPENAI_ERROR = {
                 "type": {"type": "string"},
                 "param": {"type": "string", "nullable": True},
                 "code": {"type": "string", "nullable": True},
+                "request_id": {"type": "string", "description": "The X-Request-Id."},
             },
         }
     },
+}
+REQUEST_ID = {
+    "X-Request-Id": {
+        "description": "The client's X-Request-Id if it is 1-128 printable ASCII "
+        "characters, else a new one; also `request_id` in error bodies.",
+        "schema": {"type": "string"},
+    }
 }
 RETRY_AFTER = {
     "Retry-After": {
@@ -181,6 +190,38 @@ TOOL = {
 }
 
 
+def _nullable(kind: str, **spec: Any) -> dict[str, Any]:
+    return {"type": kind, "nullable": True, **spec}
+
+
+PASSED = "Passed to the provider as given; a provider that cannot take it: 400."
+PASSED_THROUGH = {
+    name: {**spec, "description": PASSED}
+    for name, spec in {
+        "seed": _nullable("integer", minimum=-(2**63), maximum=2**63 - 1),
+        "logprobs": _nullable("boolean"),
+        "top_logprobs": _nullable("integer", minimum=0, maximum=20),
+        "presence_penalty": _nullable("number", minimum=-2, maximum=2),
+        "frequency_penalty": _nullable("number", minimum=-2, maximum=2),
+        "logit_bias": _nullable(
+            "object",
+            maxProperties=300,
+            additionalProperties={"type": "number", "minimum": -100, "maximum": 100},
+        ),
+        "parallel_tool_calls": _nullable("boolean"),
+        "reasoning_effort": _nullable(
+            "string", enum=["none", "minimal", "low", "medium", "high", "xhigh"]
+        ),
+        "verbosity": _nullable("string", enum=["low", "medium", "high"]),
+        "service_tier": _nullable("string", maxLength=20),
+        "prediction": _nullable("object"),
+        "modalities": _nullable(
+            "array", maxItems=1, items={"type": "string", "enum": ["text"]}
+        ),
+    }.items()
+}
+
+
 def call_fields() -> dict[str, Any]:
     """The body of an llm-call (jobs.serializers.LLMCallSerializer)."""
     return {
@@ -223,6 +264,7 @@ def call_fields() -> dict[str, Any]:
             "oneOf": [{"type": "string"}, {"type": "object"}],
         },
         "call_metadata": {"type": "object"},
+        **PASSED_THROUGH,
     }
 
 
@@ -300,6 +342,29 @@ ONE_CALL_JOB_RESULT = {
 }
 
 
+EMBEDDING_RESULT = {
+    "type": "object",
+    "required": ["call_id", "embeddings", "metadata"],
+    "properties": {
+        "call_id": {"type": "string", "format": "uuid"},
+        "embeddings": {
+            "type": "array",
+            "description": "One vector per input, in order.",
+            "items": {"type": "array", "items": {"type": "number"}},
+        },
+        "metadata": {
+            "type": "object",
+            "properties": {
+                "tokens_used": {"type": "integer"},
+                "prompt_tokens": {"type": "integer"},
+                "latency_ms": {"type": "integer"},
+                "model": {"type": "string", "description": "The alias asked for."},
+            },
+        },
+    },
+}
+
+
 def sse_event(description: str) -> dict[str, Any]:
     """A text/event-stream body: in OpenAPI 3.0 its schema describes one event."""
     return {
@@ -344,8 +409,9 @@ def _operation(
                 "200": {"description": "OK", "content": ok},
                 **_described(
                     {
-                        400: "Invalid body, or the provider rejected the request "
-                        "(provider_rejected_request).",
+                        400: "Invalid body, a parameter the model cannot take "
+                        "(unsupported_parameter), or the provider rejected the "
+                        "request (provider_rejected_request).",
                         403: "Team suspended or paused, insufficient credits, or a "
                         "model the team may not use.",
                         409: "The job is closed.",
@@ -400,7 +466,28 @@ def llm_endpoints_add(
         if with_job:
             call["post"]["parameters"] = job_param
         paths[path] = call
+    embedding = _operation(
+        "An embedding in a job",
+        {
+            name: spec
+            for name, spec in EMBEDDING_FIELDS.items()
+            if name in ("model", "input", "dimensions")
+        }
+        | {"purpose": _text(200, blank=True), "call_metadata": {"type": "object"}},
+        ["model", "input"],
+        {"application/json": {"schema": EMBEDDING_RESULT}},
+    )
+    embedding["post"]["operationId"] = "jobs_embeddings"
+    embedding["post"]["parameters"] = job_param
+    paths["/api/jobs/{job_id}/embeddings"] = embedding
     openai_endpoints_add(paths)
+    # Imported here: jobs.schema_responses imports this module.
+    from jobs.schema_responses import responses_endpoints_add
+
+    responses_endpoints_add(paths)
+    from jobs.schema_anthropic import anthropic_endpoints_add  # (it imports us too)
+
+    anthropic_endpoints_add(paths)
     return result
 
 
@@ -423,9 +510,18 @@ def openai_fields() -> dict[str, Any]:
         },
         "n": {
             "type": "integer",
-            "enum": [1],
+            "minimum": 1,
+            "maximum": 128,
             "nullable": True,
-            "description": "Only n=1 is supported.",
+            "description": "How many answers; all are billed.",
+        },
+        "metadata": {
+            "type": "object",
+            "nullable": True,
+            "maxProperties": 16,
+            "additionalProperties": {"type": "string", "maxLength": 512},
+            "description": "Kept as the call's call_metadata (keys of at most 64 "
+            "characters); not sent to the provider.",
         },
         "stream": {"type": "boolean", "default": False, "nullable": True},
         "stream_options": {
@@ -442,6 +538,35 @@ def openai_fields() -> dict[str, Any]:
     }
 
 
+USAGE = {
+    "type": "object",
+    "properties": {
+        **{
+            name: {"type": "integer"}
+            for name in ("prompt_tokens", "completion_tokens", "total_tokens")
+        },
+        "prompt_tokens_details": {
+            "type": "object",
+            "properties": {
+                "cached_tokens": {"type": "integer"},
+                "cache_write_tokens": {"type": "integer"},
+            },
+        },
+        "completion_tokens_details": {
+            "type": "object",
+            "properties": {"reasoning_tokens": {"type": "integer"}},
+        },
+        "credits": {
+            "type": "object",
+            "description": "Non-streamed answers: what the answer cost (0 on an "
+            "open job: it is charged when completed) and the team's credits left.",
+            "properties": {
+                "charged": {"type": "integer"},
+                "remaining": {"type": "integer"},
+            },
+        },
+    },
+}
 CHAT_COMPLETION = {
     "type": "object",
     "required": ["id", "object", "created", "model", "choices", "usage"],
@@ -465,6 +590,7 @@ CHAT_COMPLETION = {
                                 "type": "array",
                                 "items": {"type": "object"},
                             },
+                            "refusal": {"type": "string"},
                         },
                     },
                     "finish_reason": {"type": "string"},
@@ -472,13 +598,7 @@ CHAT_COMPLETION = {
                 },
             },
         },
-        "usage": {
-            "type": "object",
-            "properties": {
-                name: {"type": "integer"}
-                for name in ("prompt_tokens", "completion_tokens", "total_tokens")
-            },
-        },
+        "usage": USAGE,
     },
 }
 MODEL = {
@@ -558,13 +678,6 @@ EMBEDDING_FIELDS = {
         "maxLength": 200,
         "nullable": True,
         "description": "Stored as the job's user_id.",
-    },
-}
-USAGE = {
-    "type": "object",
-    "properties": {
-        name: {"type": "integer"}
-        for name in ("prompt_tokens", "completion_tokens", "total_tokens")
     },
 }
 TEXT_COMPLETION = {
@@ -655,7 +768,8 @@ X_JOB_ID = {
     "empty: no job, as without the header).",
 }
 OPENAI_CALL_ERRORS = {
-    400: "Invalid body, or the provider rejected the request.",
+    400: "Invalid body, a parameter the model cannot take (unsupported_parameter), "
+    "or the provider rejected the request (provider_rejected_request).",
     403: "Team suspended or paused, insufficient credits, or a model the team may "
     "not use.",
     404: "The X-Job-Id is not an open job of the team.",
@@ -898,6 +1012,8 @@ def error_responses_add(
                 response.setdefault("content", {"application/json": {"schema": body}})
                 if int(status) in RETRY_STATUSES:
                     response.setdefault("headers", RETRY_AFTER)
+            for response in responses.values():
+                response["headers"] = {**response.get("headers", {}), **REQUEST_ID}
     return result
 
 

@@ -6,11 +6,13 @@ from django.urls import path
 
 import saas_litellm.converters  # noqa: F401 - registers the <slug_id:…> converter
 from jobs import (
+    anthropic_api,
     api,
     native_api,
     openai_api,
     openai_completions,
     openai_embeddings,
+    openai_responses,
 )
 
 urlpatterns = [
@@ -31,6 +33,11 @@ urlpatterns = [
         "api/jobs/<str:job_id>/llm-call-stream",
         native_api.llm_call_stream,
         name="job-llm-call-stream",
+    ),
+    path(
+        "api/jobs/<str:job_id>/embeddings",
+        native_api.embeddings,
+        name="job-embeddings",
     ),
     path(
         "api/jobs/<str:job_id>/complete",
@@ -63,6 +70,18 @@ urlpatterns = [
     ),
     path("v1/embeddings", openai_embeddings.embeddings, name="openai-embeddings"),
     path("v1/completions", openai_completions.completions, name="openai-completions"),
+    path("v1/responses", openai_responses.responses_create, name="openai-responses"),
+    path(
+        "v1/responses/<str:response_id>",
+        openai_responses.response_detail,
+        name="openai-response",
+    ),
+    path("v1/messages", anthropic_api.messages, name="anthropic-messages"),
+    path(
+        "v1/messages/count_tokens",
+        anthropic_api.count_tokens,
+        name="anthropic-count-tokens",
+    ),
     path("v1/models", openai_api.models_list, name="openai-models"),
     path("v1/models/<str:model>", openai_api.model_detail, name="openai-model"),
 ]

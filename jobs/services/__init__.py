@@ -2,7 +2,8 @@
 
 - jobs: a job's life, from create to complete/fail/expire, and its charge;
 - calls: an LLM call, on an open job or as a one-call job, reserved and recorded
-  around the provider call in two short transactions.
+  around the provider call in two short transactions;
+- responses: the /v1/responses answers kept for GET and `previous_response_id`.
 
 Reads live in `jobs.selectors`; the order of the stages of a call is `jobs.pipeline`'s.
 """
@@ -31,6 +32,14 @@ from jobs.services.jobs import (
     team_can_work_check,
     team_status_check,
 )
+from jobs.services.responses import (
+    ResponseHistory,
+    response_history,
+    response_id_new,
+    stored_response_create,
+    stored_response_delete,
+    stored_response_get,
+)
 
 __all__ = [
     "STALE_CALL_AFTER",
@@ -38,6 +47,7 @@ __all__ = [
     "CallRequest",
     "CallTicket",
     "NewJob",
+    "ResponseHistory",
     "calls_in_progress",
     "job_complete",
     "job_create",
@@ -51,6 +61,11 @@ __all__ = [
     "llm_call_start",
     "metadata_check",
     "one_call_job_start",
+    "response_history",
+    "response_id_new",
+    "stored_response_create",
+    "stored_response_delete",
+    "stored_response_get",
     "team_can_work_check",
     "team_status_check",
 ]
