@@ -1,4 +1,5 @@
-"""DRF authentication for the two kinds of caller: teams (Bearer) and the operator.
+"""DRF authentication for the two kinds of caller: teams (Bearer, or Anthropic's
+`x-api-key`) and the operator.
 
 Both follow DRF's contract: `authenticate` returns None when the request carries no
 credentials of that kind, raises AuthenticationFailed when they are bad, and
@@ -17,6 +18,7 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
+from saas_litellm.request_context import request_context_update
 from teams.key_lookup import virtual_key_with_team
 from teams.keys import admin_key_matches, virtual_key_digest, virtual_key_is_well_formed
 from teams.models import Team, VirtualKey
@@ -67,20 +69,33 @@ class OperatorPrincipal:
         return f"operator:{self.via}"
 
 
+def _presented_key(request: Request) -> str | None:
+    """The key of `Authorization: Bearer <key>`, else of `x-api-key: <key>` (how
+    Anthropic's SDKs and Claude Code send it); None when neither header is there.
+    With both, Authorization is the one read. A header that is not a bearer
+    credential is refused, whatever else the request carries."""
+    header = request.META.get("HTTP_AUTHORIZATION")
+    if header is None:
+        api_key = request.META.get("HTTP_X_API_KEY")
+        return None if api_key is None else api_key.strip()
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        raise authentication_failed(TEAM_AUTH_FAILED)
+    return token.strip()
+
+
 class VirtualKeyAuthentication(BaseAuthentication):
-    """`Authorization: Bearer sk-…` → TeamPrincipal.
+    """`Authorization: Bearer sk-…` (or `x-api-key: sk-…`) → TeamPrincipal.
 
     Unknown, malformed, revoked and expired keys get the same answer, so the error tells
     an attacker nothing. Malformed headers are refused before any database work.
     """
 
     def authenticate(self, request: Request) -> tuple[TeamPrincipal, VirtualKey] | None:
-        header = request.META.get("HTTP_AUTHORIZATION")
-        if header is None:
+        token = _presented_key(request)
+        if token is None:
             return None
-        scheme, _, token = header.strip().partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not virtual_key_is_well_formed(token):
+        if not virtual_key_is_well_formed(token):
             raise authentication_failed(TEAM_AUTH_FAILED)
         # The digest is keyed with a secret pepper, so the indexed lookup leaks no
         # timing information an attacker can steer towards a real key. The same
@@ -94,6 +109,7 @@ class VirtualKeyAuthentication(BaseAuthentication):
             VirtualKey.objects.filter(pk=key.pk).update(last_used_at=now)
             key.last_used_at = now
         key.team.catalogue_version = key.catalogue_version
+        request_context_update(team_id=key.team.team_id, key_id=str(key.key_id))
         return TeamPrincipal(key), key
 
     def authenticate_header(self, request: Request) -> str:
@@ -117,7 +133,7 @@ class AdminKeyAuthentication(BaseAuthentication):
         if candidate is None:
             if (
                 settings.ADMIN_LOOPBACK_TRUST
-                and "HTTP_AUTHORIZATION" not in request.META
+                and not {"HTTP_AUTHORIZATION", "HTTP_X_API_KEY"} & request.META.keys()
                 and _is_loopback(request)
             ):
                 return OperatorPrincipal(via="loopback"), None
