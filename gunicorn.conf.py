@@ -6,8 +6,10 @@ Uvicorn workers serve the ASGI app, so hundreds of open streams need no extra th
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
+from typing import Any
 
 bind = os.environ.get("BIND", f"0.0.0.0:{os.environ.get('PORT', '8003')}")
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -23,11 +25,31 @@ accesslog = "-" if os.environ.get("ACCESS_LOG", "") else None
 control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET", "")
 control_socket_disable = not control_socket
 
+# Prometheus in multiprocess mode when PROMETHEUS_MULTIPROC_DIR is set (the Procfile
+# and `make run` give each instance a temporary directory of its own): every worker
+# writes its metrics to files there and /metrics sums them, whichever worker
+# answers. It must be in the environment before anything imports prometheus_client,
+# which the preloaded app does before any hook runs; and two instances must never
+# share a directory. Without it each worker serves its own figures only.
+METRICS_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+if METRICS_DIR:
+    os.makedirs(METRICS_DIR, exist_ok=True)
+
+
+def _metrics_files_remove() -> None:
+    for name in os.listdir(METRICS_DIR):
+        if name.endswith(".db"):
+            os.remove(os.path.join(METRICS_DIR, name))
+
 
 def on_starting(server: object) -> None:
-    """In the master, before forking: import every view (litellm included) and warm
+    """In the master, before forking: empty the metrics directory (counters start
+    from zero with the instance), import every view (litellm included) and warm
     litellm once, so workers fork warm and the first request is not slow. Touches no
     database: connections must not be shared across the fork."""
+    if METRICS_DIR:
+        _metrics_files_remove()
+
     import django
 
     django.setup()
@@ -42,3 +64,20 @@ def on_starting(server: object) -> None:
     # write) instead of being copied into every worker.
     gc.collect()
     gc.freeze()
+
+
+def child_exit(server: object, worker: Any) -> None:
+    """In the master, when a worker is gone: drop its live gauges (open streams)."""
+    if METRICS_DIR:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid, METRICS_DIR)
+
+
+def on_exit(server: object) -> None:
+    """In the master, last: the instance's figures go with it (and its temporary
+    directory, once empty)."""
+    if METRICS_DIR:
+        _metrics_files_remove()
+        with contextlib.suppress(OSError):
+            os.rmdir(METRICS_DIR)

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Q
 
+from saas_litellm import metrics
 from saas_litellm.exceptions import InvalidInput, ModelAccessDenied
 from teams.keys import credential_decrypt
 from teams.models import ModelAlias, ProviderCredential, Team
@@ -109,7 +110,9 @@ def route_plan(*, team: Team, alias_name: str) -> list[Route]:
     key = (team.pk, team.organization_id, alias_name)
     cached = _route_plans.get(key)
     if cached is not None and cached[0] == version:
+        metrics.catalogue_cache_lookup("hit")
         return list(cached[1])
+    metrics.catalogue_cache_lookup("miss")
     routes = _route_plan_build(team, alias_name)
     if len(_route_plans) >= _ROUTE_PLANS_MAX:
         _route_plans.clear()

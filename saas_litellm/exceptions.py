@@ -6,6 +6,8 @@ error is written in the dialect of the API family that answers it:
   `errors`;
 - OpenAI (`/v1/…`): `{"error": {"message", "type", "param", "code"}}`;
 - Anthropic (`/v1/messages…`): `{"type": "error", "error": {"type", "message"}}`.
+Every body carries the request's id as `request_id` (inside OpenAI's `error`,
+beside Anthropic's), as its `X-Request-Id` header does.
 Each 4xx is logged once, here, at INFO (Django's own request log is quietened for
 them in settings).
 """
@@ -23,6 +25,8 @@ from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+from saas_litellm.request_context import request_context_update, request_id_current
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +63,20 @@ class InvalidInput(ServiceError):
     status_code = 400
     detail = "Invalid request"
     code = "invalid_request"
+
+
+class ParamInvalid(InvalidInput):
+    """A 400 naming the request field at fault (OpenAI's `param`)."""
+
+    def __init__(self, detail: str, *, param: str | None) -> None:
+        super().__init__(detail)
+        self.param = param
+
+
+class ParamUnsupported(ParamInvalid):
+    """A parameter the model's provider cannot take (refused, never dropped)."""
+
+    code = "unsupported_parameter"
 
 
 class RequestInvalid(InvalidInput):
@@ -275,17 +293,22 @@ _OPENAI_TYPES = {
     422: "unprocessable_entity_error",
     429: "rate_limit_error",
 }
+# Anthropic's own: a gateway timeout is its `timeout_error` (504), an overloaded or
+# unavailable service its `overloaded_error` (529, and our 503), any other 5xx
+# `api_error`.
 _ANTHROPIC_TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
     403: "permission_error",
     404: "not_found_error",
     405: "invalid_request_error",
-    409: "invalid_request_error",
+    409: "conflict_error",
     413: "request_too_large",
     422: "invalid_request_error",
     429: "rate_limit_error",
     503: "overloaded_error",
+    504: "timeout_error",
+    529: "overloaded_error",
 }
 
 
@@ -293,6 +316,7 @@ def error_body(
     error: ServiceError, dialect: Dialect = Dialect.NATIVE
 ) -> dict[str, Any]:
     status = error.status_code
+    request_id = {"request_id": rid} if (rid := request_id_current()) else {}
     if dialect is Dialect.OPENAI:
         return {
             "error": {
@@ -300,16 +324,22 @@ def error_body(
                 "type": _OPENAI_TYPES.get(status, "api_error"),
                 "param": getattr(error, "param", None),
                 "code": error.code,
+                **request_id,
             }
         }
     if dialect is Dialect.ANTHROPIC:
         kind = _ANTHROPIC_TYPES.get(status, "api_error")
         message = getattr(error, "problem", error.detail)
-        return {"type": "error", "error": {"type": kind, "message": message}}
-    return error.body()
+        return {
+            "type": "error",
+            "error": {"type": kind, "message": message},
+            **request_id,
+        }
+    return {**error.body(), **request_id}
 
 
 def _logged(error: ServiceError, request: HttpRequest | None) -> None:
+    request_context_update(error_code=error.code)  # for the access log and metrics
     if error.status_code < 500:
         path = request.path if request is not None else "-"
         logger.info(
@@ -338,21 +368,25 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         error = service_error_of(exc)
         if response is not None and error is not None:
             _logged(error, request)
-            response.data = error.body()
+            response.data = error_body(error)
         return response
     if (error := service_error_of(exc)) is not None:
         _logged(error, request)
-        return Response(error.body(), status=error.status_code, headers=error.headers())
+        return Response(
+            error_body(error), status=error.status_code, headers=error.headers()
+        )
     if isinstance(exc, drf.ParseError):
         error = InvalidInput(f"Malformed request body: {exc.detail}")
         _logged(error, request)
-        return Response(error.body(), status=error.status_code)
+        return Response(error_body(error), status=error.status_code)
     response = exception_handler(exc, context)
     if response is not None and isinstance(response.data, dict):
         body: dict[str, Any] = {"detail": str(response.data.get("detail", exc))}
         codes = exc.get_codes() if isinstance(exc, drf.APIException) else None
         if isinstance(codes, str):
             body["code"] = codes
+        if request_id := request_id_current():
+            body["request_id"] = request_id
         response.data = body
         if request is not None:
             logger.info("%s %s: %s", response.status_code, request.path, body["detail"])

@@ -1,6 +1,7 @@
 """Middleware without thread hops on the API's requests under ASGI.
 
-First WhiteNoise, then Django's own middleware, then RequestGuardMiddleware (ours).
+First RequestContextMiddleware (request ids, the access log, HTTP metrics), then
+WhiteNoise, then Django's own middleware, then RequestGuardMiddleware (ours).
 
 WhiteNoise's middleware is synchronous only, so under ASGI Django ran every request
 (API calls included) through a worker thread to pass it, and back to the event loop
@@ -11,6 +12,8 @@ subclass answers in the event loop and uses a thread only to serve a static file
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
@@ -20,11 +23,12 @@ from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
 from django.core.exceptions import RequestDataTooBig
 from django.db import OperationalError
-from django.http import HttpRequest, HttpResponseBase, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponseBase, JsonResponse
 from django.middleware import clickjacking, common, csrf, security
 from django.utils.deprecation import MiddlewareMixin
 from whitenoise.middleware import WhiteNoiseMiddleware
 
+from saas_litellm import metrics
 from saas_litellm.exceptions import (
     DatabaseUnavailable,
     InvalidInput,
@@ -33,8 +37,92 @@ from saas_litellm.exceptions import (
     dialect_of,
     error_response,
 )
+from saas_litellm.logs import access_log
+from saas_litellm.request_context import (
+    REQUEST_ID_HEADER,
+    RequestContext,
+    request_context_open,
+)
 
 logger = logging.getLogger(__name__)
+
+
+# --- Request ids, the access log and HTTP metrics ---------------------------------
+
+
+class RequestContextMiddleware:
+    """First of all: opens the request's context (saas_litellm.request_context),
+    answers with its `X-Request-Id`, and once the response is sent, counts it
+    (saas_litellm.metrics) and writes its access line (saas_litellm.logs).
+
+    A stream is counted when its last byte is sent, so that its duration and the
+    credits it was charged are known; its body is sent after this middleware
+    returns, in the same task (ASGI) or thread (WSGI). Runs on the event loop
+    under ASGI: no thread hop."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+        self._is_async = iscoroutinefunction(get_response)
+        if self._is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self._is_async:
+            return self.__acall__(request)
+        started = time.monotonic()
+        context = request_context_open(request)
+        return _answered(context, self.get_response(request), started)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        started = time.monotonic()
+        context = request_context_open(request)
+        return _answered(context, await self.get_response(request), started)
+
+
+def _answered(
+    context: RequestContext, response: HttpResponseBase, started: float
+) -> HttpResponseBase:
+    response[REQUEST_ID_HEADER] = context.request_id
+
+    def done() -> None:
+        seconds = time.monotonic() - started
+        status = response.status_code
+        metrics.http_request_observed(
+            context.request,
+            status=status,
+            seconds=seconds,
+            error_code=context.error_code,
+        )
+        access_log(context, status=status, seconds=seconds)
+
+    if not response.streaming or isinstance(response, FileResponse):
+        done()  # a static file: counted when its headers go
+    elif response.is_async:  # type: ignore[attr-defined]
+        response.streaming_content = _async_sent(response.streaming_content, done)  # type: ignore[attr-defined]
+    else:
+        response.streaming_content = _sync_sent(response.streaming_content, done)  # type: ignore[attr-defined]
+    return response
+
+
+async def _async_sent(
+    content: AsyncIterator[bytes], done: Callable[[], None]
+) -> AsyncIterator[bytes]:
+    """`content`, then `done()`: at its end, or when the client went away."""
+    try:
+        async for part in content:
+            yield part
+    finally:
+        done()
+
+
+def _sync_sent(content: Iterable[bytes], done: Callable[[], None]) -> Iterator[bytes]:
+    try:
+        yield from content
+    finally:
+        done()
 
 
 class AsyncWhiteNoiseMiddleware(WhiteNoiseMiddleware):

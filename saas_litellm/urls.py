@@ -10,6 +10,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from saas_litellm import health
 from saas_litellm.exceptions import json_not_found
+from saas_litellm.metrics import MetricsView
 
 handler404 = "saas_litellm.exceptions.json_not_found"
 handler500 = "saas_litellm.exceptions.json_server_error"
@@ -17,12 +18,14 @@ handler500 = "saas_litellm.exceptions.json_server_error"
 urlpatterns = [
     path("health", health.health, name="health"),
     path("ready", health.ready, name="ready"),
+    path("metrics", MetricsView.as_view(), name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("admin/", admin.site.urls),
     path("", include("teams.urls")),
     path("", include("credits.urls")),
     path("", include("jobs.urls")),
+    path("", include("alerts.urls")),
     # Every other path is a JSON 404 in its API family's dialect, DEBUG or not
     # (handler404 is not used with DEBUG on). The admin and static files are left
     # out, so that /admin still redirects to /admin/ and assets 404 as usual.

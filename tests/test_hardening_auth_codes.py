@@ -25,7 +25,7 @@ def get(path: str, **headers: str):
 
 def assert_team_401(response) -> None:
     assert response.status_code == HTTPStatus.UNAUTHORIZED
-    assert response.json() == TEAM_401
+    assert response.json() == {**TEAM_401, "request_id": response["X-Request-Id"]}
     assert response["WWW-Authenticate"] == "Bearer"
 
 
@@ -65,7 +65,7 @@ def test_an_expired_key_says_invalid_api_key(team):
 def test_a_refused_admin_key_says_invalid_admin_key(db, headers):
     response = get("/api/organizations", **headers)
     assert response.status_code == HTTPStatus.UNAUTHORIZED
-    assert response.json() == ADMIN_401
+    assert response.json() == {**ADMIN_401, "request_id": response["X-Request-Id"]}
 
 
 def test_a_team_endpoint_without_a_key_says_invalid_api_key(team):

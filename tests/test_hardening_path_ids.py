@@ -38,7 +38,11 @@ def test_an_odd_id_in_a_path_is_a_json_404_without_a_query(
     with django_assert_num_queries(0):
         response = admin_client_api.get(path.format(odd_id))
     assert response.status_code == HTTPStatus.NOT_FOUND
-    assert response.json() == {"detail": "Not found", "code": "not_found"}
+    assert response.json() == {
+        "detail": "Not found",
+        "code": "not_found",
+        "request_id": response["X-Request-Id"],
+    }
 
 
 @pytest.mark.parametrize("odd_id", ["a%00b", "a" * 101])

@@ -16,7 +16,11 @@ def client_in_mode(request, client, settings):
 def test_an_unknown_api_path_is_a_native_json_404(client_in_mode):
     response = client_in_mode.get("/api/nothing-here")
     assert response.status_code == HTTPStatus.NOT_FOUND
-    assert response.json() == {"detail": "Not found", "code": "not_found"}
+    assert response.json() == {
+        "detail": "Not found",
+        "code": "not_found",
+        "request_id": response["X-Request-Id"],
+    }
 
 
 def test_an_unknown_v1_path_is_an_openai_404(client_in_mode):

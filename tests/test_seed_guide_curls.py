@@ -165,7 +165,9 @@ def test_job_create_with_the_guides_curl(dev_server, acme_key):
 
 def test_a_placeholder_key_is_refused_with_the_guides_401(dev_server):
     command = GUIDE_JOB_CREATE.format(key="sk-your-virtual-key")
-    assert curl(dev_server, command) == (
+    status, body = curl(dev_server, command)
+    assert body.pop("request_id")
+    assert (status, body) == (
         HTTPStatus.UNAUTHORIZED,
         {"detail": "Invalid or missing API key", "code": "invalid_api_key"},
     )
@@ -192,6 +194,7 @@ def test_the_guides_python_requests_examples(dev_server, acme_key):
     assert missing.json() == {
         "detail": "Invalid or missing API key",
         "code": "invalid_api_key",
+        "request_id": missing.headers["X-Request-Id"],
     }
     headers = {
         "Authorization": f"Bearer {acme_key}",

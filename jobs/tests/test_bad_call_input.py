@@ -80,7 +80,7 @@ def test_an_unknown_alias_is_403_model_access_denied(
         f"/api/jobs/{job_id}/llm-call", call_body(model="nope"), format="json"
     )
     assert response.status_code == HTTPStatus.FORBIDDEN
-    assert response.json() == DENIED
+    assert response.json() == {**DENIED, "request_id": response["X-Request-Id"]}
     assert fake_provider.request_count == before
 
 
@@ -91,7 +91,7 @@ def test_an_alias_outside_the_teams_groups_gets_the_same_answer(
     response = team_client.post(
         f"/api/jobs/{job_id}/llm-call", call_body(model="private"), format="json"
     )
-    assert response.json() == DENIED
+    assert response.json() == {**DENIED, "request_id": response["X-Request-Id"]}
 
 
 def test_an_inactive_alias_is_refused(team_client, job_id, chat_alias):
@@ -100,7 +100,7 @@ def test_an_inactive_alias_is_refused(team_client, job_id, chat_alias):
     response = team_client.post(
         f"/api/jobs/{job_id}/llm-call", call_body(), format="json"
     )
-    assert response.json() == DENIED
+    assert response.json() == {**DENIED, "request_id": response["X-Request-Id"]}
 
 
 def test_an_inactive_access_group_is_refused(team_client, job_id, access_group):
@@ -109,7 +109,7 @@ def test_an_inactive_access_group_is_refused(team_client, job_id, access_group):
     response = team_client.post(
         f"/api/jobs/{job_id}/llm-call", call_body(), format="json"
     )
-    assert response.json() == DENIED
+    assert response.json() == {**DENIED, "request_id": response["X-Request-Id"]}
 
 
 def test_another_teams_job_is_404(other_team_client, job_id, fake_provider):
@@ -141,6 +141,7 @@ def test_a_call_without_a_key_is_401_with_www_authenticate(anonymous_client, job
     assert response.json() == {
         "detail": "Invalid or missing API key",
         "code": "invalid_api_key",
+        "request_id": response["X-Request-Id"],
     }
 
 

@@ -41,6 +41,7 @@ def test_the_guides_wrong_example_gets_401(live_server, team):
     assert response.json() == {
         "detail": "Invalid or missing API key",
         "code": "invalid_api_key",
+        "request_id": response.headers["X-Request-Id"],
     }
 
 

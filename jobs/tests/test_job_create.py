@@ -34,6 +34,7 @@ def test_a_request_without_a_key_is_401(anonymous_client, team):
     assert response.json() == {
         "detail": "Invalid or missing API key",
         "code": "invalid_api_key",
+        "request_id": response["X-Request-Id"],
     }
 
 
@@ -52,6 +53,7 @@ def test_a_team_without_credits_cannot_create_a_job(team_client, team):
     assert response.json() == {
         "detail": "Team suspended or insufficient credits",
         "code": "insufficient_credits",
+        "request_id": response["X-Request-Id"],
     }
     assert ledger_snapshot(team) == before
     assert Job.objects.count() == 100

@@ -15,6 +15,7 @@ def test_the_served_schema_describes_the_openai_endpoints(anonymous_client):
         "X-Gateway-Overhead-Ms",
         "X-Credits-Charged",
         "X-Credits-Remaining",
+        "X-Request-Id",
     }
     assert paths["/v1/models"]["get"]["operationId"] == "openai_models_list"
     assert paths["/v1/models/{model}"]["get"]["operationId"] == "openai_models_retrieve"

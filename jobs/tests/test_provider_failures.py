@@ -22,7 +22,7 @@ def test_a_provider_error_is_a_502_without_provider_detail(
     make_alias("bad", behaviour)
     response = llm_call(team_client, job_id, model="bad")
     assert response.status_code == HTTPStatus.BAD_GATEWAY
-    assert response.json() == PROVIDER_ERROR
+    assert response.json() == {**PROVIDER_ERROR, "request_id": response["X-Request-Id"]}
     call = LLMCall.objects.get()
     assert call.status == CallStatus.FAILED
     assert "sk-" not in call.error

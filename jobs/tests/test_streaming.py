@@ -60,7 +60,11 @@ def test_a_provider_error_before_the_first_byte_is_a_json_502(
     make_alias("down", "fake-fail-500")
     response = stream(stream_post, job_id, model="down")
     assert response.status_code == HTTPStatus.BAD_GATEWAY
-    assert response.json() == {"detail": "LLM call failed", "code": "provider_error"}
+    assert response.json() == {
+        "detail": "LLM call failed",
+        "code": "provider_error",
+        "request_id": response["X-Request-Id"],
+    }
     assert LLMCall.objects.get().status == CallStatus.FAILED
 
 

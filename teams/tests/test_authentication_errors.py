@@ -28,7 +28,7 @@ def verify(authorization: str | None = None):
 
 def assert_team_401(response) -> None:
     assert response.status_code == HTTPStatus.UNAUTHORIZED
-    assert response.json() == TEAM_401
+    assert response.json() == {**TEAM_401, "request_id": response["X-Request-Id"]}
     assert response["WWW-Authenticate"] == "Bearer"
 
 
@@ -79,19 +79,19 @@ def test_a_team_key_is_not_an_admin_key(team_key):
     client.credentials(HTTP_X_ADMIN_KEY=team_key)
     response = client.get("/api/organizations")
     assert response.status_code == HTTPStatus.UNAUTHORIZED
-    assert response.json() == ADMIN_401
+    assert response.json() == {**ADMIN_401, "request_id": response["X-Request-Id"]}
 
 
 def test_a_team_bearer_key_on_an_admin_endpoint_is_401(team_client):
     response = team_client.get("/api/model-access-groups")
     assert response.status_code == HTTPStatus.UNAUTHORIZED
-    assert response.json() == ADMIN_401
+    assert response.json() == {**ADMIN_401, "request_id": response["X-Request-Id"]}
 
 
 def test_a_missing_admin_key_is_401(db):
     response = APIClient().get("/api/organizations")
     assert response.status_code == HTTPStatus.UNAUTHORIZED
-    assert response.json() == ADMIN_401
+    assert response.json() == {**ADMIN_401, "request_id": response["X-Request-Id"]}
 
 
 def admin_get(admin_key: str):
@@ -110,7 +110,7 @@ def test_during_an_admin_key_switch_both_keys_work(db):
 def test_during_an_admin_key_switch_other_keys_are_refused(db):
     response = admin_get("other-admin-key-" + "c" * 32)
     assert response.status_code == HTTPStatus.UNAUTHORIZED
-    assert response.json() == ADMIN_401
+    assert response.json() == {**ADMIN_401, "request_id": response["X-Request-Id"]}
     assert admin_get(CURRENT_ADMIN_KEY[:-1]).status_code == 401
 
 
@@ -132,7 +132,7 @@ def test_loopback_trust_ignores_forwarded_requests(db):
         "/api/organizations", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="1.2.3.4"
     )
     assert response.status_code == HTTPStatus.UNAUTHORIZED
-    assert response.json() == ADMIN_401
+    assert response.json() == {**ADMIN_401, "request_id": response["X-Request-Id"]}
 
 
 @override_settings(ADMIN_LOOPBACK_TRUST=True)

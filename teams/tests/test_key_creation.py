@@ -82,6 +82,7 @@ def test_a_team_key_cannot_create_keys(team_client, team):
     assert response.json() == {
         "detail": "Invalid or missing admin key",
         "code": "invalid_admin_key",
+        "request_id": response["X-Request-Id"],
     }
     assert team.keys.count() == 1
 

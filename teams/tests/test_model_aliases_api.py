@@ -155,4 +155,5 @@ def test_a_team_key_cannot_create_aliases(team_client, gpt_group):
     assert response.json() == {
         "detail": "Invalid or missing admin key",
         "code": "invalid_admin_key",
+        "request_id": response["X-Request-Id"],
     }

@@ -76,4 +76,5 @@ def test_a_team_key_cannot_manage_organizations(team_client):
     assert response.json() == {
         "detail": "Invalid or missing admin key",
         "code": "invalid_admin_key",
+        "request_id": response["X-Request-Id"],
     }

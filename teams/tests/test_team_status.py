@@ -50,6 +50,7 @@ def test_a_team_cannot_suspend_itself(team_client):
     assert response.json() == {
         "detail": "Invalid or missing admin key",
         "code": "invalid_admin_key",
+        "request_id": response["X-Request-Id"],
     }
     assert Team.objects.get(team_id="acme-corp").status == "active"
 

@@ -46,6 +46,7 @@ def test_verify_refuses_the_admin_key(admin_client_api):
     assert response.json() == {
         "detail": "Invalid or missing API key",
         "code": "invalid_api_key",
+        "request_id": response["X-Request-Id"],
     }
 
 
