@@ -18,10 +18,13 @@ $(VENV)/.installed: requirements.txt clients/python/pyproject.toml | $(BIN)/acti
 
 setup: $(VENV)/.installed
 
-# Embedded SQLite, demo organization/team/key/model, server on http://127.0.0.1:8003.
+# Embedded SQLite, demo organization/team/key/model, server on http://127.0.0.1:8003;
+# its Prometheus figures in a temporary directory of its own (gunicorn.conf.py);
+# a worker beside it (alerts, webhooks, maintenance), stopped with the server.
 run: setup
 	$(BIN)/python manage.py quickstart
-	ADMIN_LOOPBACK_TRUST=true BIND=127.0.0.1:8003 $(BIN)/gunicorn saas_litellm.asgi:application --config gunicorn.conf.py
+	$(BIN)/python manage.py worker & trap "kill $$!" EXIT; \
+	PROMETHEUS_MULTIPROC_DIR=$$(mktemp -d) ADMIN_LOOPBACK_TRUST=true BIND=127.0.0.1:8003 $(BIN)/gunicorn saas_litellm.asgi:application --config gunicorn.conf.py
 
 # The whole suite, on the PostgreSQL at TEST_DATABASE_URL.
 test: setup

@@ -10,6 +10,7 @@ from saas_litellm.exceptions import Conflict, InvalidInput, NotFound
 from teams.models import ModelAccessGroup, ModelAlias, Organization, Team, TeamStatus
 from teams.services.audit import audit_log_write
 from teams.services.keys import IssuedKey, virtual_key_issue
+from teams.signals import team_status_changed
 
 
 def organization_create(
@@ -172,6 +173,7 @@ def team_status_set(*, team: Team, status: str, actor: str) -> Team:
             before={"status": before},
             after={"status": status},
         )
+        team_status_changed.send(sender=Team, team=locked, before=before, after=status)
     team.status = status
     return team
 
