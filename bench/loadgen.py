@@ -9,7 +9,8 @@ where the generator competes with the servers it measures.
 The spec: url, headers, body (JSON object), stream (bool), concurrency, duration
 (seconds; each connection stops sending after it) or requests (a total), timeout,
 first (optional: the bytes whose first arrival is the first token; default
-`"content"`, as in a chat completion chunk).
+`"content"`, as in a chat completion chunk), last (optional: what a complete stream
+contains; default `[DONE]`).
 Prints one JSON document: per-request latencies (ms) of the successful requests, time
 to first content chunk for streams, status counts, chunks received, wall time.
 """
@@ -18,10 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 import time
 from typing import Any
 from urllib.parse import urlsplit
+
+# An error object in a stream (a Responses event's `"error": null` is none).
+ERROR_EVENT = re.compile(rb'"error":\s*\{')
 
 
 class Failure(Exception):
@@ -114,6 +119,7 @@ async def worker(spec: dict[str, Any], deadline: float, out: dict[str, Any]) -> 
     timeout = spec.get("timeout", 30)
     stream = spec.get("stream", False)
     marker = spec.get("first", '"content"').encode()
+    end = spec.get("last", "[DONE]").encode()
     try:
         while time.perf_counter() < deadline:
             if out["budget"] is not None:
@@ -140,7 +146,7 @@ async def worker(spec: dict[str, Any], deadline: float, out: dict[str, Any]) -> 
             out["statuses"][str(status)] = out["statuses"].get(str(status), 0) + 1
             ok = status == 200
             if ok and stream:
-                ok = b"[DONE]" in payload and b'"error"' not in payload
+                ok = end in payload and not ERROR_EVENT.search(payload)
             if not ok:
                 out["failed"] += 1
                 if len(out["samples"]) < 3:

@@ -229,8 +229,10 @@ class Target:
     stream_path: str
     headers: dict[str, str]
     body: Any  # (alias, stream) -> dict
-    # What marks a stream's first token (loadgen's `first`).
+    # What marks a stream's first token and its complete end (loadgen's `first`
+    # and `last`).
     first: str = '"content"'
+    last: str = "[DONE]"
     ok_total: int = 0
     server_errors: int = 0
     failures: list[str] = field(default_factory=list)
@@ -256,6 +258,7 @@ def load(
         "requests": requests,
         "timeout": 60,
         "first": target.first,
+        "last": target.last,
     }
     done = subprocess.run(
         [PY, str(BENCH / "loadgen.py"), json.dumps(spec)],
@@ -600,16 +603,14 @@ class Bench:
                 "stream": True,
             }
 
-        first_token = {
-            "/v1/responses": '"response.output_text.delta"',
-            "/v1/messages": '"text_delta"',
+        markers = {  # the first token, and what ends a complete stream
+            "/v1/responses": ('"response.output_text.delta"', '"response.completed"'),
+            "/v1/messages": ('"text_delta"', '"message_stop"'),
         }
 
         def target(name: str, port: int, path: str, headers: Any, body: Any) -> Any:
-            first = first_token.get(path, '"content"') if name != "direct" else None
-            return Target(
-                name, port, path, path, headers, body, first=first or '"content"'
-            )
+            first, last = markers.get(path, ('"content"', "[DONE]"))
+            return Target(name, port, path, path, headers, body, first, last)
 
         chat_direct = target(
             "direct",
@@ -666,7 +667,7 @@ class Bench:
                     PORT_PROXY,
                     "/v1/messages",
                     {**proxy_auth, **anthropic},
-                    messages("bench"),
+                    messages("bench-bridge"),
                 ),
                 chat_direct,
                 True,
@@ -812,6 +813,11 @@ class Bench:
                         ) - percentile(base["ttft_ms"], 0.5)
                     entry[f"{name}_{endpoint}"] = measured
             self.results["rounds"].append(entry)
+        for mine, theirs, _, _ in endpoints.values():  # counted with the chat load
+            for main, other in ((ours, mine), (proxy, theirs)):
+                main.ok_total += other.ok_total
+                main.server_errors += other.server_errors
+                main.failures += other.failures
         for name in ("ours", "proxy"):
             self.results[f"{name}_memory"] = gateway_memory(roots[name])
         self.results["ours_added_worker"] = self.added_worker(ours, roots["ours"])
