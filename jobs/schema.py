@@ -538,6 +538,15 @@ def openai_fields() -> dict[str, Any]:
     }
 
 
+CREDITS = {
+    "type": "object",
+    "description": "What the answer cost (0 on an open job: it is charged when "
+    "completed) and the team's credits left; a stream carries it in its last event.",
+    "properties": {
+        "charged": {"type": "integer"},
+        "remaining": {"type": "integer"},
+    },
+}
 USAGE = {
     "type": "object",
     "properties": {
@@ -556,15 +565,7 @@ USAGE = {
             "type": "object",
             "properties": {"reasoning_tokens": {"type": "integer"}},
         },
-        "credits": {
-            "type": "object",
-            "description": "Non-streamed answers: what the answer cost (0 on an "
-            "open job: it is charged when completed) and the team's credits left.",
-            "properties": {
-                "charged": {"type": "integer"},
-                "remaining": {"type": "integer"},
-            },
-        },
+        "credits": CREDITS,
     },
 }
 CHAT_COMPLETION = {

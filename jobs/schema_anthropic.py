@@ -12,6 +12,7 @@ from django.conf import settings
 from jobs.schema import (
     CALL_HEADERS,
     CREDIT_HEADERS,
+    CREDITS,
     X_JOB_ID,
     call_fields,
     sse_event,
@@ -234,15 +235,7 @@ USAGE = {
                 "cache_creation_input_tokens",
             )
         },
-        "credits": {
-            "type": "object",
-            "description": "What the answer cost (0 on an open job: it is charged "
-            "when completed) and the team's credits left.",
-            "properties": {
-                "charged": {"type": "integer"},
-                "remaining": {"type": "integer"},
-            },
-        },
+        "credits": CREDITS,
     },
 }
 MESSAGE = {

@@ -8,7 +8,14 @@ from typing import Any
 
 from django.conf import settings
 
-from jobs.schema import CALL_HEADERS, CREDIT_HEADERS, NOT_BLANK, X_JOB_ID, sse_event
+from jobs.schema import (
+    CALL_HEADERS,
+    CREDIT_HEADERS,
+    CREDITS,
+    NOT_BLANK,
+    X_JOB_ID,
+    sse_event,
+)
 from jobs.services.responses import RESPONSE_ID
 
 OPERATIONS = frozenset(
@@ -224,15 +231,7 @@ USAGE = {
             "properties": {"reasoning_tokens": {"type": "integer"}},
         },
         "total_tokens": {"type": "integer"},
-        "credits": {
-            "type": "object",
-            "description": "What the request cost (0 with X-Job-Id: the job is "
-            "charged when completed) and the team's credits left.",
-            "properties": {
-                "charged": {"type": "integer"},
-                "remaining": {"type": "integer"},
-            },
-        },
+        "credits": CREDITS,
     },
 }
 RESPONSE = {
