@@ -167,6 +167,13 @@ def usd(value: str) -> Decimal:
     return Decimal(value)
 
 
+@pytest.fixture(scope="module")
+def server(django_db_setup) -> Iterator[str]:
+    """The project's ASGI app served once per test module, for the SDK tests."""
+    with asgi_served() as url:
+        yield url
+
+
 @pytest.fixture
 def asgi_server(transactional_db) -> Iterator[str]:
     """The project's ASGI app served by uvicorn on 127.0.0.1 (a real server, so a

@@ -13,18 +13,12 @@ import requests
 from credits.models import EntryType, LedgerEntry
 from credits.services import credits_reconcile
 from jobs.models import CallStatus, JobStatus, LLMCall
-from jobs.tests.anthropic_sdk import asgi_served, call_recorded, hello, sdk
+from jobs.tests.anthropic_sdk import call_recorded, hello, sdk
 from teams.models import BudgetMode
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 TOKENS_PER_CREDIT = 10
-
-
-@pytest.fixture(scope="module")
-def server(django_db_setup):
-    with asgi_served() as url:
-        yield url
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import anthropic
 import pytest
 
 from jobs.models import Job, LLMCall
-from jobs.tests.anthropic_sdk import asgi_served, sdk
+from jobs.tests.anthropic_sdk import sdk
 from jobs.tests.conftest import ledger_snapshot
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -18,12 +18,6 @@ TOOL = {
     "description": "The weather in a city, from a long list of sources",
     "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
 }
-
-
-@pytest.fixture(scope="module")
-def server(django_db_setup):
-    with asgi_served() as url:
-        yield url
 
 
 @pytest.fixture

@@ -8,18 +8,12 @@ import anthropic
 import pytest
 
 from jobs.models import Job, LLMCall
-from jobs.tests.anthropic_sdk import asgi_served, hello, sdk
+from jobs.tests.anthropic_sdk import hello, sdk
 from jobs.tests.conftest import ledger_snapshot
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 WRONG_KEY = "sk-not-a-real-key-" + "x" * 30
-
-
-@pytest.fixture(scope="module")
-def server(django_db_setup):
-    with asgi_served() as url:
-        yield url
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from credits.models import EntryType, LedgerEntry
 from credits.services import credits_reconcile
 from jobs.models import CallStatus, Job, JobStatus, LLMCall
-from jobs.tests.anthropic_sdk import asgi_served, hello, sdk
+from jobs.tests.anthropic_sdk import hello, sdk
 from jobs.tests.conftest import account
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -24,12 +24,6 @@ WEATHER = {
         "required": ["city"],
     },
 }
-
-
-@pytest.fixture(scope="module")
-def server(django_db_setup):
-    with asgi_served() as url:
-        yield url
 
 
 @pytest.fixture

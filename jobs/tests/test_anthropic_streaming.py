@@ -11,7 +11,7 @@ import pytest
 
 from credits.models import CreditAccount, EntryType, LedgerEntry
 from jobs.models import CallStatus, Job, JobStatus, LLMCall
-from jobs.tests.anthropic_sdk import asgi_served, hello, sdk
+from jobs.tests.anthropic_sdk import hello, sdk
 from jobs.tests.conftest import ledger_snapshot
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -20,12 +20,6 @@ WEATHER = {
     "name": "get_weather",
     "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
 }
-
-
-@pytest.fixture(scope="module")
-def server(django_db_setup):
-    with asgi_served() as url:
-        yield url
 
 
 @pytest.fixture

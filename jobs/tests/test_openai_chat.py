@@ -11,7 +11,7 @@ import pytest
 from credits.models import EntryType, LedgerEntry
 from jobs.models import CallStatus, Job, JobStatus, LLMCall
 from jobs.tests.conftest import account
-from jobs.tests.openai_sdk import asgi_served, async_sdk, hello, sdk
+from jobs.tests.openai_sdk import async_sdk, hello, sdk
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -32,12 +32,6 @@ WEATHER_TOOL = {
 class Verdict(pydantic.BaseModel):
     summary: str
     score: int
-
-
-@pytest.fixture(scope="module")
-def server(django_db_setup):
-    with asgi_served() as url:
-        yield url
 
 
 @pytest.fixture

@@ -9,17 +9,11 @@ import pytest
 from credits.models import EntryType, LedgerEntry
 from jobs.models import CallStatus, Job, JobStatus, LLMCall
 from jobs.tests.conftest import account, ledger_snapshot
-from jobs.tests.openai_sdk import asgi_served, sdk
+from jobs.tests.openai_sdk import sdk
 from teams.models import TeamStatus
 from teams.services import team_status_set
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(scope="module")
-def server(django_db_setup):
-    with asgi_served() as url:
-        yield url
 
 
 @pytest.fixture

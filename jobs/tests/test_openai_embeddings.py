@@ -13,7 +13,7 @@ from credits.models import EntryType, LedgerEntry
 from jobs.fake_provider import embedding_answer
 from jobs.models import CallStatus, Job, JobStatus, LLMCall
 from jobs.tests.conftest import account, ledger_snapshot
-from jobs.tests.openai_sdk import asgi_served, sdk
+from jobs.tests.openai_sdk import sdk
 from teams.models import BudgetMode, TeamStatus
 from teams.services import team_status_set
 
@@ -21,12 +21,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 # litellm knows this model's price, and that it takes `dimensions`.
 EMBEDDING_MODEL = "text-embedding-3-small"
-
-
-@pytest.fixture(scope="module")
-def server(django_db_setup):
-    with asgi_served() as url:
-        yield url
 
 
 @pytest.fixture

@@ -10,17 +10,11 @@ from credits.models import LedgerEntry
 from jobs import services
 from jobs.models import Job, JobStatus
 from jobs.tests.conftest import account, ledger_snapshot
-from jobs.tests.openai_sdk import asgi_served, hello, sdk
+from jobs.tests.openai_sdk import hello, sdk
 from teams.models import BudgetMode, TeamStatus
 from teams.services import team_status_set
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(scope="module")
-def server(django_db_setup):
-    with asgi_served() as url:
-        yield url
 
 
 @pytest.fixture

@@ -9,15 +9,9 @@ import pytest
 from credits.models import EntryType, LedgerEntry
 from jobs.models import CallStatus, Job, JobStatus
 from jobs.tests.conftest import account, complete
-from jobs.tests.openai_sdk import asgi_served, hello, sdk
+from jobs.tests.openai_sdk import hello, sdk
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(scope="module")
-def server(django_db_setup):
-    with asgi_served() as url:
-        yield url
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from credits.services import credits_reconcile
 from jobs.models import CallStatus, Job, JobStatus, LLMCall, StoredResponse
 from jobs.ratelimit import rate_limit_acquire
 from jobs.tests.conftest import account
-from jobs.tests.openai_sdk import asgi_served, sdk
+from jobs.tests.openai_sdk import sdk
 from teams.models import BudgetMode
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -28,12 +28,6 @@ WEATHER = {
     "description": "The weather of a city",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
 }
-
-
-@pytest.fixture(scope="module")
-def server(django_db_setup):
-    with asgi_served() as url:
-        yield url
 
 
 @pytest.fixture

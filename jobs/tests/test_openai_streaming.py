@@ -10,15 +10,9 @@ import pytest
 from credits.models import CreditAccount, EntryType, LedgerEntry
 from jobs.models import CallStatus, Job, JobStatus, LLMCall
 from jobs.tests.conftest import account, ledger_snapshot
-from jobs.tests.openai_sdk import asgi_served, async_sdk, hello, sdk
+from jobs.tests.openai_sdk import async_sdk, hello, sdk
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(scope="module")
-def server(django_db_setup):
-    with asgi_served() as url:
-        yield url
 
 
 @pytest.fixture
