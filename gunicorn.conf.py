@@ -16,7 +16,7 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "uvicorn_worker.UvicornWorker"
 preload_app = True
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
-graceful_timeout = 30
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
 accesslog = "-" if os.environ.get("ACCESS_LOG", "") else None
 # Gunicorn's control socket (for `gunicornc`) defaults to one path per user: a second

@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 from asgiref.sync import sync_to_async
 from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.asgi import ASGIRequest
+from django.db import close_old_connections, connection
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -98,6 +99,25 @@ def llm_endpoint(
         return csrf_exempt(wrapper)
 
     return decorate
+
+
+# --- The database ---------------------------------------------------------------------
+
+
+def in_database(function: Callable[..., T]) -> Callable[..., Awaitable[T]]:
+    """`function` run in the request's database thread, its connection handed back
+    (to the pool) when it returns: a call holds no connection while the provider
+    works, so the pool's size does not bound the streams open at once. (Inside a
+    transaction, a test's, the connection stays.)"""
+
+    def run(*args: Any, **kwargs: Any) -> T:
+        try:
+            return function(*args, **kwargs)
+        finally:
+            if not connection.in_atomic_block:
+                close_old_connections()
+
+    return sync_to_async(run)
 
 
 # --- Admit ----------------------------------------------------------------------------
@@ -169,7 +189,7 @@ async def admit(
 ) -> Admitted:
     """Authenticate, parse (`parse(team, body, request)`), check, reserve and record
     the call: one trip to the database thread, nothing sent to a provider yet."""
-    return await sync_to_async(_admit)(request, parse)
+    return await in_database(_admit)(request, parse)
 
 
 # --- Call, record, settle -------------------------------------------------------------
@@ -191,9 +211,7 @@ async def _finish(
     to whoever does that, as in the two-step flow."""
     try:
         outcome_of = await asyncio.shield(
-            sync_to_async(llm_call_finish)(
-                ticket=ticket, job_error=job_error, **outcome
-            )
+            in_database(llm_call_finish)(ticket=ticket, job_error=job_error, **outcome)
         )
     except ServiceError as refusal:
         if not ticket.closes_job:
@@ -242,7 +260,7 @@ async def _result(
     """The recorded call with its credits (the balance read when the settlement
     did not tell it: a call on an open job)."""
     if remaining is None:
-        account = await sync_to_async(credit_account_get)(team=ticket.team)
+        account = await in_database(credit_account_get)(team=ticket.team)
         remaining = account.credits_remaining
     charged = (call.job.credits_charged or 0) if ticket.closes_job else 0
     return Result(

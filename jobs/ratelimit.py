@@ -6,6 +6,11 @@ A team whose limit field is empty is unlimited. With REDIS_URL set the counters 
 in Redis and hold across processes; with the default local-memory cache they are per
 process.
 
+While the shared cache (Redis) cannot be reached, the counters fall back to this
+process's memory: the limits then hold per process, as without Redis, and no request
+fails for it; a warning is logged (at most once a minute). A parallel slot taken in
+Redis and given back during the outage is recovered when its counter expires.
+
 Accepted trade-offs: a fixed window lets a burst of up to twice the limit straddle a
 minute boundary; tokens are counted after a call, so calls already running when the
 limit is reached still finish; a parallel slot lost by a crashed process is recovered
@@ -14,16 +19,47 @@ when its counter expires (PARALLEL_TTL_SECONDS).
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from django.core.cache import cache
+from django.core.cache.backends.base import BaseCache
+from django.core.cache.backends.locmem import LocMemCache
 
 from saas_litellm.exceptions import RateLimited
 from teams.models import Team
 
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
 WINDOW_SECONDS = 60
 PARALLEL_TTL_SECONDS = 15 * 60
+# The counters while the shared cache is unreachable.
+_LOCAL = LocMemCache("rate-limits-fallback", {})
+_last_warning = 0.0
+
+
+def _counted(operation: Callable[[BaseCache], T]) -> T:
+    """`operation` on the shared cache, or on this process's memory while the
+    shared cache fails (ValueError is the cache's answer for a missing key, not a
+    failure)."""
+    global _last_warning
+    try:
+        return operation(cache)
+    except ValueError:
+        raise
+    except Exception as exc:
+        if time.monotonic() - _last_warning > WINDOW_SECONDS:
+            _last_warning = time.monotonic()
+            logger.warning(
+                "rate limits counted in this process: the shared cache failed (%s)",
+                type(exc).__name__,
+            )
+        return operation(_LOCAL)
 
 
 @dataclass
@@ -42,12 +78,15 @@ def _window() -> tuple[int, int]:
 
 
 def _incr(key: str, amount: int, ttl: int) -> int:
-    cache.add(key, 0, timeout=ttl)
-    try:
-        return cache.incr(key, amount)
-    except ValueError:  # expired between add and incr
-        cache.add(key, amount, timeout=ttl)
-        return amount
+    def incr(counters: BaseCache) -> int:
+        counters.add(key, 0, timeout=ttl)
+        try:
+            return counters.incr(key, amount)
+        except ValueError:  # expired between add and incr
+            counters.add(key, amount, timeout=ttl)
+            return amount
+
+    return _counted(incr)
 
 
 def rate_limit_acquire(*, team: Team) -> RateLimitSlot:
@@ -62,7 +101,8 @@ def rate_limit_acquire(*, team: Team) -> RateLimitSlot:
             )
     if team.tokens_per_minute is not None:
         slot.tokens_limited = True
-        used = cache.get(f"rl:{team.team_id}:tpm:{window}", 0)
+        key = f"rl:{team.team_id}:tpm:{window}"
+        used: Any = _counted(lambda counters: counters.get(key, 0))
         if used >= team.tokens_per_minute:
             raise RateLimited(
                 "Too many tokens per minute for this team", retry_after=retry_after
@@ -77,11 +117,12 @@ def rate_limit_acquire(*, team: Team) -> RateLimitSlot:
 
 
 def _decr(key: str) -> None:
-    try:
-        if cache.decr(key) < 0:
-            cache.set(key, 0, timeout=PARALLEL_TTL_SECONDS)
-    except ValueError:  # the counter expired: nothing to give back
-        pass
+    def decr(counters: BaseCache) -> None:
+        if counters.decr(key) < 0:
+            counters.set(key, 0, timeout=PARALLEL_TTL_SECONDS)
+
+    with contextlib.suppress(ValueError):  # the counter expired: nothing to give
+        _counted(decr)
 
 
 def rate_limit_release(*, slot: RateLimitSlot | None, tokens_used: int = 0) -> None:
