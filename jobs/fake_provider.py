@@ -1,4 +1,4 @@
-"""A fake OpenAI-compatible provider on 127.0.0.1, for tests and offline demos.
+"""A fake OpenAI-compatible (and Anthropic) provider on 127.0.0.1, for tests and demos.
 
 It answers `POST /v1/chat/completions` (and `/chat/completions`) in OpenAI's format,
 streamed (SSE, with `stream_options.include_usage`) or not. The model name picks the
@@ -35,11 +35,35 @@ as floats or, with `encoding_format: base64`, as OpenAI's base64 of little-endia
 float32s, with `usage.prompt_tokens`; `fake-no-usage` answers without usage, and the
 `fake-fail-*`, `fake-slow` and `fake-timeout` names behave as above.
 
-With `tools` the answer is a tool call of the first tool; with `response_format`
-json_schema/json_object it is a JSON document. Latency, chunk count and chunk delay
-come from the server defaults or per request from the headers `X-Fake-Latency`,
-`X-Fake-Chunks` and `X-Fake-Chunk-Delay`. Every request is counted and kept, so tests
-can assert that the provider was (or was not) contacted.
+It also speaks Anthropic's Messages API, as litellm calls it for an `anthropic/…`
+model whose api_base is this server's root (`FakeProvider.anthropic_api_base`:
+litellm appends `/v1/messages`): `POST /v1/messages` (and `/messages`) answers in
+Anthropic's format, streamed (message_start with the prompt's usage, content blocks
+and their deltas, message_delta with stop_reason and the output tokens,
+message_stop) or not. Its usage splits the prompt's tokens (system included) as
+Anthropic does: cache_read_input_tokens and cache_creation_input_tokens (0 unless
+the server's behaviour sets `cache_read_tokens`/`cache_write_tokens`: server-wide
+like chunk counts, so that an alias keeps a model name litellm has prices for), the
+rest input_tokens; and output_tokens. Any model name answers "Echo: <last user
+message>", except:
+
+- `claude-fake-no-usage`: an answer without `usage` (a stream's message_start and
+  message_delta carry none);
+- `claude-fake-529`, `claude-fake-429`, `claude-fake-500`, `claude-fake-400`: that
+  HTTP error in Anthropic's shape (529: `overloaded_error`);
+- `claude-fake-break-stream`: a stream that breaks after two text deltas; not
+  streamed, a 500.
+
+The latency headers and `fake-slow`/`fake-timeout` work on both APIs. Anthropic
+requests are recorded with `x-api-key` and `authorization` shortened to their last
+four characters (enough to tell which credential was sent).
+
+With `tools` the answer is a tool call of the first tool (Anthropic: a tool_use
+block); with `response_format` json_schema/json_object it is a JSON document.
+Latency, chunk count and chunk delay come from the server defaults or per request
+from the headers `X-Fake-Latency`, `X-Fake-Chunks` and `X-Fake-Chunk-Delay`. Every
+request is counted and kept, so tests can assert that the provider was (or was not)
+contacted.
 """
 
 from __future__ import annotations
@@ -58,6 +82,7 @@ from typing import Any
 
 COMPLETION_PATHS = ("/v1/chat/completions", "/chat/completions")
 EMBEDDING_PATHS = ("/v1/embeddings", "/embeddings")
+ANTHROPIC_PATHS = ("/v1/messages", "/messages")
 DEFAULT_DIMENSIONS = 8
 FAILURES = {
     "fake-fail-429": (429, "rate_limit_exceeded", "Rate limit reached (fake)"),
@@ -65,6 +90,13 @@ FAILURES = {
     "fake-fail-400": (400, "invalid_request_error", "Bad request (fake)"),
     "fake-fail-401": (401, "invalid_api_key", "Incorrect API key sk-fake… (fake)"),
 }
+ANTHROPIC_FAILURES = {
+    "claude-fake-529": (529, "overloaded_error", "Overloaded (fake)"),
+    "claude-fake-429": (429, "rate_limit_error", "Rate limited (fake)"),
+    "claude-fake-500": (500, "api_error", "Internal server error (fake)"),
+    "claude-fake-400": (400, "invalid_request_error", "Bad request (fake)"),
+}
+SECRET_HEADERS = ("x-api-key", "authorization")
 MALFORMED = ("fake-bad-chunks", "fake-bad-first-chunk")
 BAD_PROMPT_TOKENS = {
     "fake-usage-huge": 5e9,
@@ -83,6 +115,10 @@ class FakeBehaviour:
     chunks: int = 4
     chunk_delay: float = 0.0
     timeout_sleep: float = 30.0
+    # Of an Anthropic answer's prompt tokens, how many it reports read from /
+    # written to the prompt cache (at most the prompt's).
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 @dataclass
@@ -194,6 +230,96 @@ def completion_answer(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _system_text(system: Any) -> str:
+    return system if isinstance(system, str) else _message_text(system)
+
+
+def messages_answer(body: dict[str, Any], behaviour: FakeBehaviour) -> dict[str, Any]:
+    """The deterministic Anthropic message answering a Messages API request."""
+    messages = body.get("messages") or []
+    text = _last_user_text(messages)
+    tools = body.get("tools") or []
+    tool_choice = body.get("tool_choice") or {}
+    content: list[dict[str, Any]]
+    if tools and tool_choice.get("type") != "none":
+        content = [
+            {
+                "type": "tool_use",
+                "id": "toolu_fake_1",
+                "name": tools[0].get("name", "tool"),
+                "input": {"input": text},
+            }
+        ]
+        stop_reason, output_tokens = "tool_use", 5
+    else:
+        answer = f"Echo: {text}"
+        content = [{"type": "text", "text": answer}]
+        stop_reason, output_tokens = "end_turn", len(answer.split())
+    if body.get("max_tokens"):
+        output_tokens = min(output_tokens, body["max_tokens"])
+    system = {"content": _system_text(body.get("system"))}
+    prompt_tokens = _prompt_tokens([system, *messages])
+    cache_read = min(behaviour.cache_read_tokens, prompt_tokens)
+    cache_write = min(behaviour.cache_write_tokens, prompt_tokens - cache_read)
+    return {
+        "id": f"msg_fake_{uuid.uuid4().hex[:24]}",
+        "type": "message",
+        "role": "assistant",
+        "content": content,
+        "model": body.get("model"),
+        "stop_reason": stop_reason,
+        "stop_sequence": None,
+        "usage": {
+            "input_tokens": prompt_tokens - cache_read - cache_write,
+            "output_tokens": output_tokens,
+            "cache_read_input_tokens": cache_read,
+            "cache_creation_input_tokens": cache_write,
+        },
+    }
+
+
+def _sse_event(payload: dict[str, Any]) -> bytes:
+    return f"event: {payload['type']}\ndata: {json.dumps(payload)}\n\n".encode()
+
+
+def _message_events(message: dict[str, Any], chunks: int) -> list[dict[str, Any]]:
+    """A message as Anthropic streams it (without usage when it has none)."""
+    usage = message.get("usage")
+    start = {**message, "content": [], "stop_reason": None}
+    if usage is not None:
+        start["usage"] = {**usage, "output_tokens": 1}
+    events: list[dict[str, Any]] = [{"type": "message_start", "message": start}]
+    for index, block in enumerate(message["content"]):
+        if block["type"] == "tool_use":
+            opened = {**block, "input": {}}
+            deltas = [
+                {"type": "input_json_delta", "partial_json": piece}
+                for piece in _split(json.dumps(block["input"]), chunks)
+            ]
+        else:
+            opened = {"type": "text", "text": ""}
+            deltas = [
+                {"type": "text_delta", "text": piece}
+                for piece in _split(block["text"], chunks)
+            ]
+        events.append(
+            {"type": "content_block_start", "index": index, "content_block": opened}
+        )
+        events.extend(
+            {"type": "content_block_delta", "index": index, "delta": delta}
+            for delta in deltas
+        )
+        events.append({"type": "content_block_stop", "index": index})
+    end: dict[str, Any] = {
+        "type": "message_delta",
+        "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+    }
+    if usage is not None:
+        end["usage"] = {"output_tokens": usage["output_tokens"]}
+    events += [end, {"type": "message_stop"}]
+    return events
+
+
 def _embedding_inputs(value: Any) -> list[str | list[int]]:
     if isinstance(value, str) or (
         isinstance(value, list) and value and isinstance(value[0], int)
@@ -282,23 +408,34 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = None
         headers = {name.lower(): value for name, value in self.headers.items()}
+        if path in ANTHROPIC_PATHS:
+            for name in SECRET_HEADERS:
+                if name in headers:
+                    headers[name] = "…" + headers[name][-4:]
         self.server.state.record(path, headers, body)
-        if path not in COMPLETION_PATHS + EMBEDDING_PATHS:
+        if path not in COMPLETION_PATHS + EMBEDDING_PATHS + ANTHROPIC_PATHS:
             self._send_json(404, {"error": {"message": "not found"}})
             return
         if not isinstance(body, dict):
             self._send_json(400, {"error": {"message": "body must be JSON"}})
             return
         model = str(body.get("model", "fake-echo")).rsplit("/", 1)[-1]
-        if not self._wait_or_fail(model):
+        if path in ANTHROPIC_PATHS:
+            if self._wait_or_fail(model, ANTHROPIC_FAILURES):
+                self._anthropic_answer(body, model)
+            return
+        if not self._wait_or_fail(model, FAILURES):
             return
         if path in EMBEDDING_PATHS:
             self._embed(body, model)
         else:
             self._answer(body, model)
 
-    def _wait_or_fail(self, model: str) -> bool:
-        """Sleep the model's latency; answer its failure, if any (then False)."""
+    def _wait_or_fail(
+        self, model: str, failures: dict[str, tuple[int, str, str]]
+    ) -> bool:
+        """Sleep the model's latency; answer its failure, if any (then False), in
+        OpenAI's or (for ANTHROPIC_FAILURES) Anthropic's shape."""
         behaviour = self.server.state.behaviour
         latency = self._number("X-Fake-Latency", behaviour.latency)
         if model == "fake-slow":
@@ -307,12 +444,48 @@ class _Handler(BaseHTTPRequestHandler):
             latency = behaviour.timeout_sleep
         if latency:
             time.sleep(latency)
-        if model in FAILURES:
-            status, code, message = FAILURES[model]
-            error = {"message": message, "type": code, "code": code}
-            self._send_json(status, {"error": error})
-            return False
-        return True
+        if model not in failures:
+            return True
+        status, code, message = failures[model]
+        if failures is ANTHROPIC_FAILURES:
+            error = {"type": "error", "error": {"type": code, "message": message}}
+        else:
+            error = {"error": {"message": message, "type": code, "code": code}}
+        self._send_json(status, error)
+        return False
+
+    def _anthropic_answer(self, body: dict[str, Any], model: str) -> None:
+        message = messages_answer(body, self.server.state.behaviour)
+        if model == "claude-fake-no-usage":
+            del message["usage"]
+        if body.get("stream"):
+            self._anthropic_stream(model, message)
+        elif model == "claude-fake-break-stream":
+            error = {"type": "api_error", "message": "broken (fake)"}
+            self._send_json(500, {"type": "error", "error": error})
+        else:
+            self._send_json(200, message)
+
+    def _anthropic_stream(self, model: str, message: dict[str, Any]) -> None:
+        behaviour = self.server.state.behaviour
+        chunks = int(self._number("X-Fake-Chunks", behaviour.chunks))
+        delay = self._number("X-Fake-Chunk-Delay", behaviour.chunk_delay)
+        self._stream_headers()
+        deltas = 0
+        try:
+            for event in _message_events(message, chunks):
+                if event["type"] == "content_block_delta":
+                    if model == "claude-fake-break-stream" and deltas == 2:
+                        # Drop the connection without the final zero-length chunk.
+                        self.close_connection = True
+                        return
+                    deltas += 1
+                self._write_chunk(_sse_event(event))
+                if delay and event["type"] == "content_block_delta":
+                    time.sleep(delay)
+            self._write_chunk(b"")
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
 
     def _embed(self, body: dict[str, Any], model: str) -> None:
         answer = embedding_answer(body)
@@ -406,16 +579,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
         self.wfile.flush()
 
-    def _stream(self, body: dict[str, Any], model: str, answer: dict[str, Any]) -> None:
-        behaviour = self.server.state.behaviour
-        chunks = int(self._number("X-Fake-Chunks", behaviour.chunks))
-        delay = self._number("X-Fake-Chunk-Delay", behaviour.chunk_delay)
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    def _stream_headers(self) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+
+    def _stream(self, body: dict[str, Any], model: str, answer: dict[str, Any]) -> None:
+        behaviour = self.server.state.behaviour
+        chunks = int(self._number("X-Fake-Chunks", behaviour.chunks))
+        delay = self._number("X-Fake-Chunk-Delay", behaviour.chunk_delay)
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        self._stream_headers()
         base = {
             "id": f"chatcmpl-{uuid.uuid4().hex}",
             "object": "chat.completion.chunk",
@@ -509,6 +685,11 @@ class FakeProvider:
     @property
     def api_base(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def anthropic_api_base(self) -> str:
+        """The api_base of an `anthropic/…` alias: litellm appends `/v1/messages`."""
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def request_count(self) -> int:
