@@ -199,7 +199,7 @@ class ClientBase(Generic[HttpClientT]):
 
     def _build_request(self, call: Call[Any], *, stream: bool) -> httpx.Request:
         """The httpx request for a call."""
-        headers = dict(self._headers)
+        headers = {**self._headers, **(call.headers or {})}
         if stream:
             headers["Accept"] = "text/event-stream"
         return self._http.build_request(

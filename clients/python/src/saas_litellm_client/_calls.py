@@ -5,6 +5,7 @@ happens here."""
 from __future__ import annotations
 
 import re
+import urllib.parse
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from .models import (
     Job,
     JobCompletion,
     JobDetails,
+    Response,
+    ResponseDeleted,
 )
 
 T = TypeVar("T")
@@ -44,7 +47,9 @@ class Call(Generic[T]):
     """One API request: what to send, whether it is safe to retry, how to parse it.
 
     ``idempotent`` marks requests that may be retried even when the server may
-    already have processed them (see :class:`RetryPolicy`).
+    already have processed them (see :class:`RetryPolicy`). ``headers`` are sent
+    with this request only; ``header_fields`` copies answer headers into the
+    decoded body before it is parsed (header name to field name).
     """
 
     method: str
@@ -53,10 +58,26 @@ class Call(Generic[T]):
     json: Any = None
     params: dict[str, Any] | None = None
     idempotent: bool = False
+    headers: dict[str, str] | None = None
+    header_fields: Mapping[str, str] | None = None
 
     def result(self, response: httpx.Response) -> T:
         """The parsed answer of a successful response."""
-        return self.parse(decode_json(response))
+        data = decode_json(response)
+        if self.header_fields and isinstance(data, dict):
+            data = {**data, **fields_from_headers(response, self.header_fields)}
+        return self.parse(data)
+
+
+def fields_from_headers(
+    response: httpx.Response, header_fields: Mapping[str, str]
+) -> dict[str, str]:
+    """The fields named by ``header_fields`` whose header the answer has."""
+    return {
+        field: response.headers[header]
+        for header, field in header_fields.items()
+        if header in response.headers
+    }
 
 
 def job_id_str(job_id: object) -> str:
@@ -217,6 +238,87 @@ def embed_call(
     }
     path = f"/api/jobs/{job_id_str(job_id)}/embeddings"
     return Call("POST", path, validator(EmbeddingResult), json=body)
+
+
+# The Responses API: /v1/responses
+
+# The ids of the call and its job come as headers, not in the response object.
+RESPONSE_HEADER_FIELDS = {"X-Call-Id": "call_id", "X-Job-Id": "job_id"}
+
+
+def response_id_str(response_id: object) -> str:
+    """A response id (str, or anything with ``id``) checked for the URL path."""
+    raw = getattr(response_id, "id", response_id)
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValueError(f"response_id must be a response id, got {raw!r}")
+    return raw
+
+
+def respond_call(
+    model: str,
+    input: str | Sequence[Mapping[str, Any]],
+    *,
+    stream: bool,
+    instructions: str | None,
+    previous_response_id: object | None,
+    max_output_tokens: int | None,
+    temperature: float | None,
+    tools: Sequence[Mapping[str, Any]] | None,
+    tool_choice: str | Mapping[str, Any] | None,
+    store: bool | None,
+    job_id: object | None,
+    params: Mapping[str, Any],
+) -> Call[Response]:
+    """A ``POST /v1/responses``; options that are None are not sent. With a job,
+    ``X-Job-Id`` attaches the call to it (else the call is a one-call job)."""
+    if "stream" in params:
+        raise TypeError("respond() takes no 'stream': use respond_stream()")
+    options = {
+        "instructions": instructions,
+        "previous_response_id": (
+            response_id_str(previous_response_id)
+            if previous_response_id is not None
+            else None
+        ),
+        "max_output_tokens": max_output_tokens,
+        "temperature": temperature,
+        "tools": [dict(tool) for tool in tools] if tools is not None else None,
+        "tool_choice": tool_choice,
+        "store": store,
+        **params,
+    }
+    body = {
+        "model": model,
+        "input": input if isinstance(input, str) else [dict(item) for item in input],
+        **without_none(options),
+    }
+    if stream:
+        body["stream"] = True
+    headers = {"X-Job-Id": job_id_str(job_id)} if job_id is not None else None
+    return Call(
+        "POST",
+        "/v1/responses",
+        validator(Response),
+        json=body,
+        headers=headers,
+        header_fields=RESPONSE_HEADER_FIELDS,
+    )
+
+
+def _response_path(response_id: object) -> str:
+    return "/v1/responses/" + urllib.parse.quote(response_id_str(response_id), safe="")
+
+
+def get_response_call(response_id: object) -> Call[Response]:
+    path = _response_path(response_id)
+    return Call("GET", path, validator(Response), idempotent=True)
+
+
+def delete_response_call(response_id: object) -> Call[ResponseDeleted]:
+    # Deleting twice leaves the same state, so a retry is safe; but a retry after
+    # a delete that went through (its answer lost) is a 404.
+    path = _response_path(response_id)
+    return Call("DELETE", path, validator(ResponseDeleted), idempotent=True)
 
 
 def get_balance_call(team_id: str) -> Call[Balance]:

@@ -1,19 +1,49 @@
 """Reading a streamed LLM call, shared by the async and the sync stream: the
-server-sent-events decoder, the frame parser and the assembled answer. No I/O
-happens here; each stream class only feeds it the lines it reads."""
+server-sent-events decoder, the frame parsers and the assembled answers (of a chat
+stream and of a Responses stream). No I/O happens here; each stream class only
+feeds them the lines it reads."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
-from ._calls import Call, validate
+from ._calls import RESPONSE_HEADER_FIELDS, fields_from_headers, validate
 from .errors import APIConnectionError, StreamError, UnexpectedResponseError
-from .models import StreamChunk, StreamEvent, StreamUsage
+from .models import (
+    Credits,
+    Response,
+    ResponseCompleted,
+    ResponseFunctionCallArgumentsDelta,
+    ResponseRawEvent,
+    ResponseStreamEvent,
+    ResponseTextDelta,
+    ResponseUsage,
+    StreamChunk,
+    StreamEvent,
+    StreamUsage,
+)
 
 DONE = "[DONE]"
+
+EventT_co = TypeVar("EventT_co", covariant=True)
+
+
+class EventReader(Protocol[EventT_co]):
+    """What a stream class feeds the lines of a body to (one per stream)."""
+
+    done: bool
+
+    def opened(self, response: httpx.Response) -> None:
+        """Check the 2xx answer that opens the stream, and read its headers."""
+
+    def feed(self, line: str) -> EventT_co | None:
+        """Process one line; returns the event it completes, if any."""
+
+    def check_done(self) -> None:
+        """Raise if the body ended before the stream's last event."""
 
 
 class SSEDecoder:
@@ -43,8 +73,8 @@ class SSEDecoder:
         return data
 
 
-def parse_stream_event(data: str) -> StreamEvent:
-    """Turn one ``data:`` payload into a typed event; an error frame raises."""
+def decode_frame(data: str) -> dict[str, Any]:
+    """One ``data:`` payload as a JSON object."""
     try:
         frame = json.loads(data)
     except ValueError as exc:
@@ -53,6 +83,12 @@ def parse_stream_event(data: str) -> StreamEvent:
         ) from exc
     if not isinstance(frame, dict):
         raise UnexpectedResponseError(f"Malformed stream frame: {data[:200]!r}")
+    return frame
+
+
+def parse_stream_event(data: str) -> StreamEvent:
+    """Turn one ``data:`` payload into a typed event; an error frame raises."""
+    frame = decode_frame(data)
     error = frame.get("error")
     if error:
         if isinstance(error, dict):
@@ -102,6 +138,9 @@ class StreamState:
         self.done = False
         self._decoder = SSEDecoder()
 
+    def opened(self, response: httpx.Response) -> None:
+        check_stream_response(response)
+
     def feed(self, line: str) -> StreamEvent | None:
         """Process one line; returns the event it completes, if any.
 
@@ -133,10 +172,7 @@ class ChatStreamBase:
     """The answer a streamed LLM call has assembled so far; the async and the sync
     stream add the reading."""
 
-    def __init__(self, call: Call[Any]) -> None:
-        self._call = call
-        self._state = StreamState()
-        self._response: httpx.Response | None = None
+    _state: StreamState
 
     @property
     def content(self) -> str:
@@ -157,3 +193,131 @@ class ChatStreamBase:
     def usage(self) -> StreamUsage | None:
         """The final usage item, once received."""
         return self._state.usage
+
+
+# The Responses stream (/v1/responses): `event:` + `data:` frames named by their
+# `type`, ending with `response.completed` (or `.incomplete`), without [DONE].
+
+COMPLETED = ("response.completed", "response.incomplete")
+FAILED = "response.failed"
+
+
+def stream_failure(frame: dict[str, Any]) -> StreamError:
+    """The error of a ``response.failed`` or ``error`` event."""
+    error = frame.get("error")
+    if frame.get("type") == FAILED:
+        error = (frame.get("response") or {}).get("error")
+    if not isinstance(error, dict):
+        error = frame
+    code = error.get("code") or error.get("type")
+    return StreamError(
+        str(error.get("message") or "Stream failed"),
+        error_type=str(code) if code is not None and code != "error" else None,
+    )
+
+
+class ResponseStreamState:
+    """What a Responses stream has produced so far, fed one line at a time."""
+
+    def __init__(self) -> None:
+        self.text_parts: list[str] = []
+        self.response: Response | None = None
+        self.response_id: str | None = None
+        self.ids: dict[str, str] = {}
+        self.done = False
+        self._decoder = SSEDecoder()
+
+    def opened(self, response: httpx.Response) -> None:
+        check_stream_response(response)
+        self.ids = fields_from_headers(response, RESPONSE_HEADER_FIELDS)
+
+    def feed(self, line: str) -> ResponseStreamEvent | None:
+        """Process one line; returns the event it completes, if any.
+
+        After ``response.completed`` :attr:`done` is true and the reader stops. A
+        ``response.failed`` or ``error`` event raises :class:`StreamError`.
+        """
+        data = self._decoder.feed(line)
+        if data is None or data.strip() == DONE:
+            return None
+        frame = decode_frame(data)
+        kind = frame.get("type")
+        if kind == "response.output_text.delta":
+            event = validate(ResponseTextDelta, frame)
+            self.text_parts.append(event.delta)
+            return event
+        if kind == "response.function_call_arguments.delta":
+            return validate(ResponseFunctionCallArgumentsDelta, frame)
+        if kind in COMPLETED:
+            body = frame.get("response")
+            if isinstance(body, dict):
+                frame = {**frame, "response": {**body, **self.ids}}
+            completed = validate(ResponseCompleted, frame)
+            self.response = completed.response
+            self.done = True
+            return completed
+        if kind == FAILED or kind == "error":
+            raise stream_failure(frame)
+        if not isinstance(kind, str):
+            raise UnexpectedResponseError(
+                f"Stream event without a type: {data[:200]!r}"
+            )
+        if kind == "response.created":
+            self.response_id = (frame.get("response") or {}).get("id")
+        return validate(
+            ResponseRawEvent,
+            {
+                "type": kind,
+                "sequence_number": frame.get("sequence_number"),
+                "data": frame,
+            },
+        )
+
+    def check_done(self) -> None:
+        """Raise if the body ended before ``response.completed``."""
+        if not self.done:
+            raise APIConnectionError("The stream ended before response.completed")
+
+
+class ResponseStreamBase:
+    """The response a Responses stream has assembled so far; the async and the
+    sync stream add the reading."""
+
+    _state: ResponseStreamState
+
+    @property
+    def output_text(self) -> str:
+        """The text received so far (the final response's once it has arrived)."""
+        if self._state.response is not None:
+            return self._state.response.output_text
+        return "".join(self._state.text_parts)
+
+    @property
+    def response(self) -> Response | None:
+        """The final :class:`Response`, once ``response.completed`` has arrived."""
+        return self._state.response
+
+    @property
+    def response_id(self) -> str | None:
+        """The response's id, known from the stream's first event."""
+        return self._state.response_id
+
+    @property
+    def usage(self) -> ResponseUsage | None:
+        """The final response's usage, once received."""
+        return self._state.response.usage if self._state.response else None
+
+    @property
+    def credits(self) -> Credits | None:
+        """What the call cost and what is left, once the final response arrived."""
+        return self._state.response.credits if self._state.response else None
+
+    @property
+    def call_id(self) -> str | None:
+        """The LLM call's id (``X-Call-Id``), known once the stream has started."""
+        return self._state.ids.get("call_id")
+
+    @property
+    def job_id(self) -> str | None:
+        """The call's job (``X-Job-Id``), known once the stream has started."""
+        return self._state.ids.get("job_id")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 import anyio
 import httpx
@@ -16,13 +16,22 @@ from ._calls import (
     chat_call,
     complete_job_call,
     create_job_call,
+    delete_response_call,
     embed_call,
     get_balance_call,
     get_job_call,
+    get_response_call,
     parse_structured,
+    respond_call,
     structured_response_format,
 )
-from ._stream import ChatStreamBase, check_stream_response
+from ._stream import (
+    ChatStreamBase,
+    EventReader,
+    ResponseStreamBase,
+    ResponseStreamState,
+    StreamState,
+)
 from .models import (
     Balance,
     ChatMessage,
@@ -32,12 +41,17 @@ from .models import (
     JobCompletion,
     JobDetails,
     JobRef,
+    Response,
+    ResponseDeleted,
+    ResponseRef,
+    ResponseStreamEvent,
     StreamEvent,
 )
 
-__all__ = ["AsyncChatStream", "SaasLiteLLMClient"]
+__all__ = ["AsyncChatStream", "AsyncResponseStream", "SaasLiteLLMClient"]
 
 T = TypeVar("T")
+EventT = TypeVar("EventT")
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 
 
@@ -318,6 +332,134 @@ class SaasLiteLLMClient(ClientBase[httpx.AsyncClient]):
         )
         return await self._execute(call)
 
+    # The Responses API
+
+    async def respond(
+        self,
+        model: str,
+        input: str | Sequence[Mapping[str, Any]],
+        *,
+        instructions: str | None = None,
+        previous_response_id: ResponseRef | None = None,
+        max_output_tokens: int | None = None,
+        temperature: float | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        store: bool | None = None,
+        job_id: JobRef | None = None,
+        **params: Any,
+    ) -> Response:
+        """Make one call through ``POST /v1/responses`` (OpenAI's Responses API).
+
+        Without ``job_id`` the call is a job of its own, closed and charged at once
+        (``response.credits.charged``); with it, the call joins that open job and is
+        charged when the job is completed (``charged`` is 0).
+
+        Args:
+            model: A model alias the team may use.
+            input: A string (one user message) or a list of input items
+                (messages, ``function_call_output`` items, …).
+            instructions: A system message for this turn (not kept in the history).
+            previous_response_id: The response (or its id) this turn continues: the
+                gateway puts that conversation before ``input``.
+            tools: Function tools, in the Responses format
+                (``{"type": "function", "name", "parameters", …}``).
+            store: ``False`` keeps the response from being stored (it cannot then
+                be read back or continued).
+            job_id: An open job (its id, or the :class:`Job`), sent as ``X-Job-Id``.
+            params: Further body fields (``text``, ``metadata``, ``top_p``,
+                ``reasoning``, ``user``, …); ``None`` values are not sent.
+
+        Returns:
+            :class:`Response` with ``output_text``, ``output``, ``usage`` (tokens and
+            ``credits``), and the ``call_id`` and ``job_id`` of the call.
+
+        Raises:
+            ModelAccessDeniedError: The alias is unknown or not available to the team.
+            NotFoundError: ``previous_response_id`` is unknown or deleted, or the job
+                is unknown.
+            JobClosedError: The job is already completed or failed.
+            ValidationError: A field the gateway refuses (``.errors`` names it).
+            ProviderError: The provider failed. Not retried: the call may have
+                been billed.
+        """
+        call = respond_call(
+            model,
+            input,
+            stream=False,
+            instructions=instructions,
+            previous_response_id=previous_response_id,
+            max_output_tokens=max_output_tokens,
+            temperature=temperature,
+            tools=tools,
+            tool_choice=tool_choice,
+            store=store,
+            job_id=job_id,
+            params=params,
+        )
+        return await self._execute(call)
+
+    def respond_stream(
+        self,
+        model: str,
+        input: str | Sequence[Mapping[str, Any]],
+        *,
+        instructions: str | None = None,
+        previous_response_id: ResponseRef | None = None,
+        max_output_tokens: int | None = None,
+        temperature: float | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        store: bool | None = None,
+        job_id: JobRef | None = None,
+        **params: Any,
+    ) -> AsyncResponseStream:
+        """Stream one call through ``POST /v1/responses``.
+
+        Returns an :class:`AsyncResponseStream`; iterate it to receive
+        :class:`ResponseTextDelta` and :class:`ResponseFunctionCallArgumentsDelta`
+        events as the provider produces them, other events as
+        :class:`ResponseRawEvent`, and last one :class:`ResponseCompleted` with the
+        whole :class:`Response` (usage and credits). The request is sent when
+        iteration starts; use ``async with`` to close the connection if you stop
+        early (a stream cut off by the client is still billed, and not stored)::
+
+            async with client.respond_stream("gpt-4o", "Tell a story") as stream:
+                async for event in stream:
+                    if isinstance(event, ResponseTextDelta):
+                        print(event.delta, end="")
+            print(stream.response.usage)
+
+        Arguments and errors before the stream starts are those of :meth:`respond`;
+        a ``response.failed`` event (the provider failed) raises
+        :class:`StreamError`.
+        """
+        call = respond_call(
+            model,
+            input,
+            stream=True,
+            instructions=instructions,
+            previous_response_id=previous_response_id,
+            max_output_tokens=max_output_tokens,
+            temperature=temperature,
+            tools=tools,
+            tool_choice=tool_choice,
+            store=store,
+            job_id=job_id,
+            params=params,
+        )
+        return AsyncResponseStream(self, call)
+
+    async def get_response(self, response_id: ResponseRef) -> Response:
+        """A stored response of the team (unknown, deleted or another team's: a
+        :class:`NotFoundError`). ``call_id`` and ``job_id`` are not known here."""
+        return await self._execute(get_response_call(response_id))
+
+    async def delete_response(self, response_id: ResponseRef) -> ResponseDeleted:
+        """Delete a stored response of the team; it, and the responses that
+        continued it, can no longer be continued. Unknown: :class:`NotFoundError`."""
+        return await self._execute(delete_response_call(response_id))
+
     # Credits
 
     async def get_balance(self) -> Balance:
@@ -351,25 +493,27 @@ class SaasLiteLLMClient(ClientBase[httpx.AsyncClient]):
             await anyio.sleep(delay)
 
 
-class AsyncChatStream(ChatStreamBase):
-    """A streamed LLM call: an async iterator of :class:`StreamEvent`.
+class _AsyncEventStream(Generic[EventT]):
+    """The reading of a streamed call (async), shared by the chat and the Responses
+    streams: the request is sent when iteration starts; each line of the body goes
+    to the stream's reader."""
 
-    After iteration, :attr:`content`, :attr:`finish_reason`, :attr:`call_id` and
-    :attr:`usage` hold the assembled answer. A stream can be iterated once.
-    """
-
-    def __init__(self, client: SaasLiteLLMClient, call: Call[Any]) -> None:
-        super().__init__(call)
+    def __init__(
+        self, client: SaasLiteLLMClient, call: Call[Any], state: EventReader[EventT]
+    ) -> None:
         self._client = client
-        self._iterator: AsyncGenerator[StreamEvent, None] | None = None
+        self._call = call
+        self._state = state
+        self._response: httpx.Response | None = None
+        self._iterator: AsyncGenerator[EventT, None] | None = None
 
-    def __aiter__(self) -> AsyncIterator[StreamEvent]:
+    def __aiter__(self) -> AsyncIterator[EventT]:
         if self._iterator is not None:
-            raise RuntimeError("A chat stream can be iterated only once")
+            raise RuntimeError("A stream can be iterated only once")
         self._iterator = self._events()
         return self._iterator
 
-    async def __aenter__(self) -> AsyncChatStream:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
@@ -387,11 +531,11 @@ class AsyncChatStream(ChatStreamBase):
         if self._response is not None:
             await self._response.aclose()
 
-    async def _events(self) -> AsyncGenerator[StreamEvent, None]:
+    async def _events(self) -> AsyncGenerator[EventT, None]:
         # Errors before the first byte are plain JSON responses: _send maps them.
         response = self._response = await self._client._send(self._call, stream=True)
         try:
-            check_stream_response(response)
+            self._state.opened(response)
             async for line in response.aiter_lines():
                 if (event := self._state.feed(line)) is not None:
                     yield event
@@ -404,3 +548,28 @@ class AsyncChatStream(ChatStreamBase):
             raise transport_error(exc) from exc
         finally:
             await response.aclose()
+
+
+class AsyncChatStream(ChatStreamBase, _AsyncEventStream[StreamEvent]):
+    """A streamed LLM call: an async iterator of :class:`StreamEvent`.
+
+    After iteration, :attr:`content`, :attr:`finish_reason`, :attr:`call_id` and
+    :attr:`usage` hold the assembled answer. A stream can be iterated once.
+    """
+
+    def __init__(self, client: SaasLiteLLMClient, call: Call[Any]) -> None:
+        super().__init__(client, call, StreamState())
+
+
+class AsyncResponseStream(ResponseStreamBase, _AsyncEventStream[ResponseStreamEvent]):
+    """A streamed ``POST /v1/responses``: an async iterator of
+    :class:`ResponseStreamEvent`.
+
+    :attr:`output_text` grows with the text deltas; after the last event,
+    :attr:`response` is the final :class:`Response` (with ``usage`` and
+    ``credits``). :attr:`call_id` and :attr:`job_id` are known once the stream has
+    started. A stream can be iterated once.
+    """
+
+    def __init__(self, client: SaasLiteLLMClient, call: Call[Any]) -> None:
+        super().__init__(client, call, ResponseStreamState())

@@ -50,7 +50,8 @@ class SaasLiteLLMError(Exception):
     """Base class of every error raised by the client.
 
     Attributes:
-        detail: Human-readable message (the API's ``detail`` when there is a response).
+        detail: Human-readable message (the API's ``detail`` when there is a response;
+            ``error.message`` on the OpenAI-shaped /v1 endpoints).
         status_code: HTTP status of the response, or ``None`` when there was none.
         code: The API's machine-readable ``code`` (e.g. ``"team_suspended"``), if any.
         body: The decoded error body, or ``None``.
@@ -95,13 +96,18 @@ class ValidationError(SaasLiteLLMError):
     """400 or 422: the request was invalid.
 
     Attributes:
-        errors: Per-field messages from the API's ``errors`` member, if any.
+        errors: Per-field messages from the API's ``errors`` member, if any (on the
+            /v1 endpoints, ``{param: [message]}`` when the error names a ``param``).
     """
 
     def __init__(self, detail: str, **kwargs: Any) -> None:
         super().__init__(detail, **kwargs)
         body = kwargs.get("body")
         self.errors: Any = body.get("errors") if isinstance(body, dict) else None
+        error = openai_error(body)
+        if self.errors is None and error is not None and error.get("param"):
+            # The /v1 endpoints name one parameter: the same shape, one field.
+            self.errors = {str(error["param"]): [detail]}
 
 
 class AuthenticationError(SaasLiteLLMError):
@@ -232,6 +238,16 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (moment - datetime.now(moment.tzinfo)).total_seconds())
 
 
+def openai_error(body: Any) -> dict[str, Any] | None:
+    """The ``error`` member of an OpenAI-shaped error body (the /v1 endpoints:
+    ``{"error": {"message", "type", "param", "code"}}``), else None."""
+    if isinstance(body, dict) and "detail" not in body:
+        error = body.get("error")
+        if isinstance(error, dict):
+            return error
+    return None
+
+
 def error_from_response(response: httpx.Response) -> SaasLiteLLMError:
     """Build the typed error for a non-2xx response (its body must have been read)."""
     status = response.status_code
@@ -242,7 +258,12 @@ def error_from_response(response: httpx.Response) -> SaasLiteLLMError:
         body = None
     detail: str
     code: str | None = None
-    if isinstance(body, dict):
+    error = openai_error(body)
+    if error is not None:
+        detail = str(error.get("message") or response.reason_phrase or "Error")
+        raw_code = error.get("code")
+        code = str(raw_code) if raw_code is not None else None
+    elif isinstance(body, dict):
         detail = str(body.get("detail") or response.reason_phrase or "Error")
         raw_code = body.get("code")
         code = str(raw_code) if raw_code is not None else None

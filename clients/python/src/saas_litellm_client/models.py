@@ -18,12 +18,25 @@ __all__ = [
     "CallSummary",
     "ChatMessage",
     "ChatResult",
+    "Credits",
+    "InputTokensDetails",
     "Job",
     "JobCompletion",
     "JobCosts",
     "JobDetails",
     "JobRef",
     "JobStatus",
+    "OutputTokensDetails",
+    "Response",
+    "ResponseCompleted",
+    "ResponseDeleted",
+    "ResponseFunctionCall",
+    "ResponseFunctionCallArgumentsDelta",
+    "ResponseRawEvent",
+    "ResponseRef",
+    "ResponseStreamEvent",
+    "ResponseTextDelta",
+    "ResponseUsage",
     "StreamChunk",
     "StreamEvent",
     "StreamUsage",
@@ -209,3 +222,199 @@ class Balance(_Model):
 
 JobRef = str | uuid.UUID | Job | JobDetails
 """What the client accepts as a job: its id (string or UUID) or the job itself."""
+
+
+# The Responses API (/v1/responses)
+
+
+class Credits(_Model):
+    """What a call cost and what the team has left (``usage.credits``).
+
+    ``charged`` is 0 for a call on an open job: the job is charged when completed.
+    """
+
+    charged: int = 0
+    remaining: int | None = None
+
+
+class InputTokensDetails(_Model):
+    """Details of a response's input tokens."""
+
+    cached_tokens: int = 0
+
+
+class OutputTokensDetails(_Model):
+    """Details of a response's output tokens."""
+
+    reasoning_tokens: int = 0
+
+
+class ResponseUsage(_Model):
+    """The tokens a response used, and its :class:`Credits`."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    input_tokens_details: InputTokensDetails = Field(default_factory=InputTokensDetails)
+    output_tokens_details: OutputTokensDetails = Field(
+        default_factory=OutputTokensDetails
+    )
+    credits: Credits | None = None
+
+    @property
+    def cached_tokens(self) -> int:
+        """Input tokens read from the provider's prompt cache."""
+        return self.input_tokens_details.cached_tokens
+
+    @property
+    def reasoning_tokens(self) -> int:
+        """Output tokens the model spent reasoning."""
+        return self.output_tokens_details.reasoning_tokens
+
+
+class ResponseFunctionCall(_Model):
+    """A ``function_call`` output item: the model asks to run a function tool.
+
+    Answer it with a ``{"type": "function_call_output", "call_id", "output"}`` input
+    item in the next turn. ``arguments`` is a JSON string.
+    """
+
+    call_id: str
+    name: str
+    arguments: str = ""
+    id: str | None = None
+    status: str | None = None
+
+
+class Response(_Model):
+    """A response of :meth:`SaasLiteLLMClient.respond` (OpenAI's Responses shape).
+
+    Attributes:
+        id: The response's id (``resp_…``), for ``previous_response_id``,
+            :meth:`~SaasLiteLLMClient.get_response` and
+            :meth:`~SaasLiteLLMClient.delete_response`.
+        status: ``completed``, ``incomplete`` (see ``incomplete_details``), ``failed``.
+        model: The model alias the team asked for.
+        output: The output items as sent (``message``, ``function_call`` dicts).
+        usage: Tokens and :class:`Credits`.
+        call_id: The LLM call (``X-Call-Id``); ``None`` on a stored response read
+            back with ``get_response``.
+        job_id: The job the call belongs to (``X-Job-Id``); ``None`` likewise.
+
+    Fields the request repeats (``tools``, ``temperature``, ``metadata``, …) are
+    kept as extra fields.
+    """
+
+    id: str
+    object: str = "response"
+    status: str
+    model: str
+    created_at: datetime | None = None
+    output: list[dict[str, Any]] = Field(default_factory=list)
+    usage: ResponseUsage | None = None
+    previous_response_id: str | None = None
+    error: dict[str, Any] | None = None
+    incomplete_details: dict[str, Any] | None = None
+    call_id: str | None = None
+    job_id: str | None = None
+
+    @property
+    def output_text(self) -> str:
+        """The text of the output messages, joined (``""`` when there is none)."""
+        return "".join(
+            part.get("text") or ""
+            for item in self.output
+            if item.get("type") == "message"
+            for part in item.get("content") or []
+            if isinstance(part, dict) and part.get("type") == "output_text"
+        )
+
+    @property
+    def function_calls(self) -> list[ResponseFunctionCall]:
+        """The function tool calls among the output items, in order."""
+        return [
+            ResponseFunctionCall.model_validate(item)
+            for item in self.output
+            if item.get("type") == "function_call"
+        ]
+
+    @property
+    def credits(self) -> Credits | None:
+        """What the call cost and what is left (``usage.credits``)."""
+        return self.usage.credits if self.usage is not None else None
+
+
+ResponseRef = str | Response
+"""What the client accepts as a response: its id or the :class:`Response` itself."""
+
+
+class ResponseDeleted(_Model):
+    """The answer of :meth:`SaasLiteLLMClient.delete_response`."""
+
+    id: str
+    object: str = "response"
+    deleted: bool = True
+
+
+class ResponseTextDelta(_Model):
+    """``response.output_text.delta``: a piece of the answer's text."""
+
+    type: Literal["response.output_text.delta"] = "response.output_text.delta"
+    delta: str = ""
+    item_id: str | None = None
+    output_index: int = 0
+    content_index: int = 0
+    sequence_number: int | None = None
+
+
+class ResponseFunctionCallArgumentsDelta(_Model):
+    """``response.function_call_arguments.delta``: a piece of a function call's
+    ``arguments``; the call itself is announced by ``response.output_item.added``."""
+
+    type: Literal["response.function_call_arguments.delta"] = (
+        "response.function_call_arguments.delta"
+    )
+    delta: str = ""
+    item_id: str | None = None
+    output_index: int = 0
+    sequence_number: int | None = None
+
+
+class ResponseCompleted(_Model):
+    """The last event of a Responses stream: the whole :class:`Response`, with its
+    usage and credits. ``type`` is ``response.completed``, or
+    ``response.incomplete`` when the answer was cut (e.g. by ``max_output_tokens``).
+    """
+
+    type: str = "response.completed"
+    response: Response
+    sequence_number: int | None = None
+
+    @property
+    def usage(self) -> ResponseUsage | None:
+        """The response's usage."""
+        return self.response.usage
+
+    @property
+    def credits(self) -> Credits | None:
+        """What the call cost and what is left."""
+        return self.response.credits
+
+
+class ResponseRawEvent(_Model):
+    """Any other event of a Responses stream (``response.created``,
+    ``response.output_item.added``, …): its ``type`` and the whole event as
+    ``data``."""
+
+    type: str
+    sequence_number: int | None = None
+    data: dict[str, Any] = Field(default_factory=dict, repr=False)
+
+
+ResponseStreamEvent = (
+    ResponseTextDelta
+    | ResponseFunctionCallArgumentsDelta
+    | ResponseCompleted
+    | ResponseRawEvent
+)
+"""What iterating over a Responses stream yields."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 import httpx
 import pydantic
@@ -20,13 +20,22 @@ from ._calls import (
     chat_call,
     complete_job_call,
     create_job_call,
+    delete_response_call,
     embed_call,
     get_balance_call,
     get_job_call,
+    get_response_call,
     parse_structured,
+    respond_call,
     structured_response_format,
 )
-from ._stream import ChatStreamBase, check_stream_response
+from ._stream import (
+    ChatStreamBase,
+    EventReader,
+    ResponseStreamBase,
+    ResponseStreamState,
+    StreamState,
+)
 from .models import (
     Balance,
     ChatMessage,
@@ -36,12 +45,17 @@ from .models import (
     JobCompletion,
     JobDetails,
     JobRef,
+    Response,
+    ResponseDeleted,
+    ResponseRef,
+    ResponseStreamEvent,
     StreamEvent,
 )
 
-__all__ = ["ChatStream", "SaasLiteLLMSyncClient"]
+__all__ = ["ChatStream", "ResponseStream", "SaasLiteLLMSyncClient"]
 
 T = TypeVar("T")
+EventT = TypeVar("EventT")
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 
 
@@ -228,6 +242,81 @@ class SaasLiteLLMSyncClient(ClientBase[httpx.Client]):
         )
         return self._execute(call)
 
+    def respond(
+        self,
+        model: str,
+        input: str | Sequence[Mapping[str, Any]],
+        *,
+        instructions: str | None = None,
+        previous_response_id: ResponseRef | None = None,
+        max_output_tokens: int | None = None,
+        temperature: float | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        store: bool | None = None,
+        job_id: JobRef | None = None,
+        **params: Any,
+    ) -> Response:
+        """One call through ``POST /v1/responses``; see
+        :meth:`SaasLiteLLMClient.respond`."""
+        call = respond_call(
+            model,
+            input,
+            stream=False,
+            instructions=instructions,
+            previous_response_id=previous_response_id,
+            max_output_tokens=max_output_tokens,
+            temperature=temperature,
+            tools=tools,
+            tool_choice=tool_choice,
+            store=store,
+            job_id=job_id,
+            params=params,
+        )
+        return self._execute(call)
+
+    def respond_stream(
+        self,
+        model: str,
+        input: str | Sequence[Mapping[str, Any]],
+        *,
+        instructions: str | None = None,
+        previous_response_id: ResponseRef | None = None,
+        max_output_tokens: int | None = None,
+        temperature: float | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        store: bool | None = None,
+        job_id: JobRef | None = None,
+        **params: Any,
+    ) -> ResponseStream:
+        """Stream one call through ``POST /v1/responses``; iterate the returned
+        :class:`ResponseStream`. See :meth:`SaasLiteLLMClient.respond_stream`; use
+        ``with`` to close early."""
+        call = respond_call(
+            model,
+            input,
+            stream=True,
+            instructions=instructions,
+            previous_response_id=previous_response_id,
+            max_output_tokens=max_output_tokens,
+            temperature=temperature,
+            tools=tools,
+            tool_choice=tool_choice,
+            store=store,
+            job_id=job_id,
+            params=params,
+        )
+        return ResponseStream(self, call)
+
+    def get_response(self, response_id: ResponseRef) -> Response:
+        """A stored response; see :meth:`SaasLiteLLMClient.get_response`."""
+        return self._execute(get_response_call(response_id))
+
+    def delete_response(self, response_id: ResponseRef) -> ResponseDeleted:
+        """Delete a stored response; see :meth:`SaasLiteLLMClient.delete_response`."""
+        return self._execute(delete_response_call(response_id))
+
     def get_balance(self) -> Balance:
         """The team's credit balance; see :meth:`SaasLiteLLMClient.get_balance`."""
         return self._execute(get_balance_call(self.team_id))
@@ -257,25 +346,29 @@ class SaasLiteLLMSyncClient(ClientBase[httpx.Client]):
             time.sleep(delay)
 
 
-class ChatStream(ChatStreamBase):
-    """A streamed LLM call: an iterator of :class:`StreamEvent` (blocking).
+class _EventStream(Generic[EventT]):
+    """The reading of a streamed call (blocking), shared by the chat and the
+    Responses streams; see the async client's ``_AsyncEventStream``."""
 
-    After iteration, :attr:`content`, :attr:`finish_reason`, :attr:`call_id` and
-    :attr:`usage` hold the assembled answer. A stream can be iterated once.
-    """
-
-    def __init__(self, client: SaasLiteLLMSyncClient, call: Call[Any]) -> None:
-        super().__init__(call)
+    def __init__(
+        self,
+        client: SaasLiteLLMSyncClient,
+        call: Call[Any],
+        state: EventReader[EventT],
+    ) -> None:
         self._client = client
-        self._iterator: Generator[StreamEvent, None, None] | None = None
+        self._call = call
+        self._state = state
+        self._response: httpx.Response | None = None
+        self._iterator: Generator[EventT, None, None] | None = None
 
-    def __iter__(self) -> Iterator[StreamEvent]:
+    def __iter__(self) -> Iterator[EventT]:
         if self._iterator is not None:
-            raise RuntimeError("A chat stream can be iterated only once")
+            raise RuntimeError("A stream can be iterated only once")
         self._iterator = self._events()
         return self._iterator
 
-    def __enter__(self) -> ChatStream:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -293,10 +386,10 @@ class ChatStream(ChatStreamBase):
         if self._response is not None:
             self._response.close()
 
-    def _events(self) -> Generator[StreamEvent, None, None]:
+    def _events(self) -> Generator[EventT, None, None]:
         response = self._response = self._client._send(self._call, stream=True)
         try:
-            check_stream_response(response)
+            self._state.opened(response)
             for line in response.iter_lines():
                 if (event := self._state.feed(line)) is not None:
                     yield event
@@ -309,3 +402,23 @@ class ChatStream(ChatStreamBase):
             raise transport_error(exc) from exc
         finally:
             response.close()
+
+
+class ChatStream(ChatStreamBase, _EventStream[StreamEvent]):
+    """A streamed LLM call: an iterator of :class:`StreamEvent` (blocking).
+
+    After iteration, :attr:`content`, :attr:`finish_reason`, :attr:`call_id` and
+    :attr:`usage` hold the assembled answer. A stream can be iterated once.
+    """
+
+    def __init__(self, client: SaasLiteLLMSyncClient, call: Call[Any]) -> None:
+        super().__init__(client, call, StreamState())
+
+
+class ResponseStream(ResponseStreamBase, _EventStream[ResponseStreamEvent]):
+    """A streamed ``POST /v1/responses``: an iterator of
+    :class:`ResponseStreamEvent` (blocking); see :class:`AsyncResponseStream`.
+    """
+
+    def __init__(self, client: SaasLiteLLMSyncClient, call: Call[Any]) -> None:
+        super().__init__(client, call, ResponseStreamState())
