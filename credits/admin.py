@@ -14,18 +14,27 @@ calls. It is not registered here: jobs/admin.py registers the one team page on i
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import PAGE_VAR, ChangeList
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
-from django.db.models import F, QuerySet
+from django.core.paginator import Paginator
+from django.db import connections
+from django.db.models import F, Model, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
 from credits.models import CreditAccount, CreditHold, EntryType, LedgerEntry
@@ -50,6 +59,10 @@ from teams.admin import (
 from teams.models import BudgetMode, Team
 
 ADD_CREDITS_TEMPLATE = "admin/credits/add_credits.html"
+AUTOCOMPLETE_FILTER_TEMPLATE = "admin/includes/autocomplete_filter.html"
+DATE_RANGE_FILTER_TEMPLATE = "admin/includes/date_range_filter.html"
+# A filtered list counts at most this many rows: its pages stop there.
+COUNT_CAP = 10_000
 ADD_CREDITS_PERMISSION = "credits.change_creditaccount"
 BUDGET_MODE_TEMPLATE = "admin/teams/team/change_budget_mode.html"
 
@@ -71,6 +84,206 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# --- History lists that stay fast at scale --------------------------------------------
+# The calls, jobs, ledger and holds lists grow without bound. Their pages read an index
+# ordered by (-created_at, -id); nothing on them counts, scans or lists a whole table:
+# the paginator estimates, searches are exact lookups, the team filter is an
+# autocomplete (not a list of every team), and there is no date_hierarchy (it scans
+# the table for the years and months it offers).
+
+
+def uuid_or_none(term: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(term.strip())
+    except ValueError:
+        return None
+
+
+def table_row_estimate(model: type[Model]) -> int | None:
+    """PostgreSQL's own estimate of a table's rows (kept by ANALYZE and autovacuum)."""
+    connection = connections["default"]
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+            [model._meta.db_table],
+        )
+        row = cursor.fetchone()
+    return row[0] if row and row[0] >= 0 else None
+
+
+class EstimatedCountPaginator(Paginator):
+    """No COUNT(*) over a history table: the whole table's count is PostgreSQL's
+    estimate, and a filtered list counts at most COUNT_CAP rows (in its page order,
+    so the count reads the same index as the page)."""
+
+    count_cap = COUNT_CAP
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list
+        if not queryset.query.where:
+            estimate = table_row_estimate(queryset.model)
+            if estimate is not None and estimate > self.count_cap:
+                return estimate
+        return queryset[: self.count_cap].count()
+
+
+class HistoryListAdmin(ReadOnlyAdmin):
+    """A read-only history list built to stay fast (see above). Subclasses say how a
+    search term becomes exact lookups in `search_lookups`."""
+
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    list_per_page = 50
+    # The search box shows when search_fields is set; get_search_results decides.
+    search_fields = ["=pk"]
+
+    def search_lookups(self, term: str) -> Q:
+        raise NotImplementedError
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(self.search_lookups(term)), False
+
+    @property
+    def media(self) -> forms.Media:
+        # The team filter's select2 widget (its field does not matter for the media).
+        widget = AutocompleteSelect(
+            CreditAccount._meta.get_field("team"), self.admin_site
+        )
+        return super().media + widget.media
+
+
+def team_pks(team_id: str) -> list[int]:
+    """A team id typed in a search box, as primary keys (no join in the list query)."""
+    return list(Team.objects.filter(team_id=team_id).values_list("pk", flat=True))
+
+
+def account_pks(team_id: str) -> list[int]:
+    return list(
+        CreditAccount.objects.filter(team__team_id=team_id).values_list("pk", flat=True)
+    )
+
+
+def _other_params(changelist: ChangeList, *names: str) -> list[tuple[str, str]]:
+    """The list's other query parameters, kept as hidden fields of a filter's form."""
+    return [
+        (name, value)
+        for name, values in changelist.params.items()
+        if name not in names and name != PAGE_VAR
+        for value in values
+    ]
+
+
+class TeamAutocompleteFilter(admin.RelatedFieldListFilter):
+    """Filter by one team, chosen with the admin's autocomplete (the team page's
+    search): the page never lists every team. Keeps the usual parameter
+    (`team__id__exact`, `account__team__id__exact`), so links to it still work."""
+
+    template = AUTOCOMPLETE_FILTER_TEMPLATE
+
+    def field_choices(
+        self, field: Any, request: HttpRequest, model_admin: admin.ModelAdmin
+    ) -> list[tuple[Any, str]]:
+        if not self.lookup_val:
+            return []
+        teams = Team.objects.filter(pk__in=[v for v in self.lookup_val if v.isdigit()])
+        return [(team.pk, team.team_id) for team in teams]
+
+    def has_output(self) -> bool:
+        return True
+
+    def choices(self, changelist: ChangeList) -> Iterator[dict[str, Any]]:
+        chosen = forms.ModelChoiceField(
+            queryset=Team.objects.all(),
+            required=False,
+            widget=AutocompleteSelect(self.field, changelist.model_admin.admin_site),
+        )
+        value = self.lookup_choices[0][0] if self.lookup_choices else None
+        yield {
+            "selected": value is not None,
+            "widget": chosen.widget.render(self.lookup_kwarg, value),
+            "hidden": _other_params(
+                changelist, self.lookup_kwarg, self.lookup_kwarg_isnull
+            ),
+            "clear_url": changelist.get_query_string(
+                remove=[self.lookup_kwarg, self.lookup_kwarg_isnull]
+            ),
+        }
+
+
+class CreatedRangeFilter(admin.ListFilter):
+    """Created between two days (inclusive, in the admin's time zone), with presets."""
+
+    title = "created"
+    template = DATE_RANGE_FILTER_TEMPLATE
+    start_param, end_param = "created_from", "created_to"
+    presets = (("Today", 0), ("Past 7 days", 6), ("Past 30 days", 29))
+
+    def __init__(self, request: HttpRequest, params: dict, *args: Any) -> None:
+        super().__init__(request, params, *args)
+        for name in self.expected_parameters():
+            if name in params:
+                self.used_parameters[name] = params.pop(name)[-1]
+
+    def expected_parameters(self) -> list[str]:
+        return [self.start_param, self.end_param]
+
+    def has_output(self) -> bool:
+        return True
+
+    def _day(self, name: str) -> date | None:
+        value = self.used_parameters.get(name)
+        if not value:
+            return None
+        try:
+            return date.fromisoformat(value)
+        except ValueError as error:
+            raise IncorrectLookupParameters(error) from error
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        start, end = self._day(self.start_param), self._day(self.end_param)
+        if start is not None:
+            queryset = queryset.filter(created_at__gte=_midnight(start))
+        if end is not None and end < date.max:
+            queryset = queryset.filter(
+                created_at__lt=_midnight(end + timedelta(days=1))
+            )
+        return queryset
+
+    def choices(self, changelist: ChangeList) -> Iterator[dict[str, Any]]:
+        today = timezone.localdate()
+        names = self.expected_parameters()
+        yield {
+            "start": self.used_parameters.get(self.start_param, ""),
+            "end": self.used_parameters.get(self.end_param, ""),
+            "start_param": self.start_param,
+            "end_param": self.end_param,
+            "hidden": _other_params(changelist, *names),
+            "clear_url": changelist.get_query_string(remove=names),
+            "presets": [
+                (
+                    label,
+                    changelist.get_query_string(
+                        {self.start_param: str(today - timedelta(days=days))},
+                        remove=names,
+                    ),
+                )
+                for label, days in self.presets
+            ],
+        }
+
+
+def _midnight(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 @admin.register(CreditAccount)
@@ -177,7 +390,7 @@ class CreditAccountAdmin(ReadOnlyAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(ReadOnlyAdmin):
+class LedgerEntryAdmin(HistoryListAdmin):
     list_display = [
         "created_at",
         "team",
@@ -189,11 +402,20 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
         "actor",
         "reason",
     ]
-    list_filter = ["entry_type", "account__team__organization"]
+    list_filter = [
+        "entry_type",
+        ("account__team", TeamAutocompleteFilter),
+        CreatedRangeFilter,
+    ]
     list_select_related = ["account__team"]
-    search_fields = ["account__team__team_id", "job_id", "reason", "actor"]
-    date_hierarchy = "created_at"
+    search_help_text = "A transaction id or job id, or a team id (exact)."
     ordering = ["-created_at", "-id"]
+
+    def search_lookups(self, term: str) -> Q:
+        value = uuid_or_none(term)
+        if value is not None:
+            return Q(transaction_id=value) | Q(job_id=value)
+        return Q(account_id__in=account_pks(term))
 
     @admin.display(description="Team", ordering="account__team__team_id")
     def team(self, entry: LedgerEntry) -> str:
@@ -201,7 +423,7 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(CreditHold)
-class CreditHoldAdmin(ReadOnlyAdmin):
+class CreditHoldAdmin(HistoryListAdmin):
     list_display = [
         "created_at",
         "team",
@@ -211,11 +433,20 @@ class CreditHoldAdmin(ReadOnlyAdmin):
         "expires_at",
         "closed_at",
     ]
-    list_filter = ["status", "account__team"]
+    list_filter = [
+        "status",
+        ("account__team", TeamAutocompleteFilter),
+        CreatedRangeFilter,
+    ]
     list_select_related = ["account__team"]
-    search_fields = ["account__team__team_id", "job_id"]
-    date_hierarchy = "created_at"
-    ordering = ["-created_at"]
+    search_help_text = "A hold id or job id, or a team id (exact)."
+    ordering = ["-created_at", "-id"]
+
+    def search_lookups(self, term: str) -> Q:
+        value = uuid_or_none(term)
+        if value is not None:
+            return Q(hold_id=value) | Q(job_id=value)
+        return Q(account_id__in=account_pks(term))
 
     @admin.display(description="Team", ordering="account__team__team_id")
     def team(self, hold: CreditHold) -> str:

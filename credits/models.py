@@ -89,7 +89,11 @@ class LedgerEntry(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "ledger entries"
-        indexes = [models.Index(fields=["account", "-created_at"])]
+        indexes = [
+            models.Index(fields=["account", "-created_at"]),
+            # The dashboard's ledger, newest first.
+            models.Index(fields=["-created_at", "-id"]),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=~Q(amount=0), name="entry_amount_not_zero"
@@ -157,7 +161,12 @@ class CreditHold(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "expires_at"])]
+        indexes = [
+            models.Index(fields=["status", "expires_at"]),
+            # The dashboard's holds, newest first, and one team's.
+            models.Index(fields=["-created_at", "-id"]),
+            models.Index(fields=["account", "-created_at"]),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(amount__gte=0), name="hold_amount_not_negative"

@@ -15,16 +15,24 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from credits.admin import TeamAdminWithCredits
+from credits.admin import (
+    CreatedRangeFilter,
+    HistoryListAdmin,
+    TeamAdminWithCredits,
+    TeamAutocompleteFilter,
+    team_pks,
+    uuid_or_none,
+)
 from credits.models import CreditHold, HoldStatus
 from jobs.dashboard import daily_charts, team_daily_usage, team_recent_jobs
 from jobs.models import Job, LLMCall
-from teams.models import Team
+from teams.models import ModelAlias, Team
 
 CHARTS_TEMPLATE = "admin/includes/daily_charts.html"
 DASHBOARD_CSS = "jobs/admin-dashboard.css"
@@ -63,8 +71,30 @@ class LLMCallInline(admin.TabularInline):
         return False
 
 
+class AliasFilter(admin.SimpleListFilter):
+    """The model aliases of the catalogue (a small table), not a DISTINCT over calls."""
+
+    title = "alias"
+    parameter_name = "model_alias"
+
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin
+    ) -> list[tuple[str, str]]:
+        aliases = ModelAlias.objects.order_by("model_alias")
+        names = list(aliases.values_list("model_alias", flat=True))
+        # An alias since removed from the catalogue still filters (from a link).
+        if self.value() and self.value() not in names:
+            names.append(self.value())
+        return [(name, name) for name in names]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value():
+            return queryset.filter(model_alias=self.value())
+        return queryset
+
+
 @admin.register(Job)
-class JobAdmin(ReadOnlyAdmin):
+class JobAdmin(HistoryListAdmin):
     list_display = (
         "job_id",
         "team",
@@ -75,12 +105,17 @@ class JobAdmin(ReadOnlyAdmin):
         "created_at",
         "completed_at",
     )
-    list_filter = ("status", "team__organization")
-    search_fields = ("job_id", "team__team_id", "job_type", "user_id")
+    list_filter = ("status", ("team", TeamAutocompleteFilter), CreatedRangeFilter)
+    search_help_text = "A job id, or a team id (exact)."
     list_select_related = ("team__organization",)
-    date_hierarchy = "created_at"
-    ordering = ("-created_at",)
+    ordering = ("-created_at", "-id")
     inlines = [LLMCallInline]
+
+    def search_lookups(self, term: str) -> Q:
+        value = uuid_or_none(term)
+        if value is not None:
+            return Q(job_id=value)
+        return Q(team_id__in=team_pks(term))
 
     @admin.display(description="Organization", ordering="team__organization")
     def organization(self, job: Job) -> str:
@@ -88,31 +123,77 @@ class JobAdmin(ReadOnlyAdmin):
 
 
 @admin.register(LLMCall)
-class LLMCallAdmin(ReadOnlyAdmin):
+class LLMCallAdmin(HistoryListAdmin):
+    """The request log: one compact row per call, newest first. The model actually
+    used and the costs are the operator's view."""
+
     list_display = (
-        "call_id",
+        "created_at",
         "team",
-        "job_link",
         "model_alias",
         "model_used",
         "status",
         "streamed",
         "total_tokens",
-        "provider_cost_usd",
+        "job_credits",
         "client_cost_usd",
         "latency_ms",
-        "created_at",
+        "call_link",
     )
-    list_filter = ("status", "streamed", "team__organization")
-    search_fields = ("call_id", "job__job_id", "team__team_id", "model_alias")
+    list_display_links = None
+    list_filter = (
+        ("team", TeamAutocompleteFilter),
+        AliasFilter,
+        "status",
+        "streamed",
+        CreatedRangeFilter,
+    )
+    search_help_text = "A call id or job id, or a team id (exact)."
     list_select_related = ("team", "job")
-    date_hierarchy = "created_at"
-    ordering = ("-created_at",)
+    ordering = ("-created_at", "-id")
+    # The change page: every field, read-only (the error is stored sanitized).
+    fields = (
+        ("call_id", "job_link"),
+        ("team", "created_at", "completed_at"),
+        ("model_alias", "model_used", "purpose"),
+        ("status", "finish_reason", "streamed", "latency_ms"),
+        "error",
+        ("prompt_tokens", "completion_tokens", "total_tokens"),
+        ("cached_tokens", "cache_write_tokens", "reasoning_tokens", "usage_estimated"),
+        ("provider_cost_usd", "client_cost_usd", "job_credits"),
+        ("reserved_tokens", "reserved_cost_usd"),
+        "call_metadata",
+    )
+    readonly_fields = [
+        name for row in fields for name in (row if isinstance(row, tuple) else (row,))
+    ]
 
-    @admin.display(description="Job", ordering="job__created_at")
+    def search_lookups(self, term: str) -> Q:
+        value = uuid_or_none(term)
+        if value is not None:
+            # The job's key first: an OR of two indexed columns of this table.
+            jobs = Job.objects.filter(job_id=value).values_list("pk", flat=True)
+            return Q(call_id=value) | Q(job_id__in=list(jobs))
+        return Q(team_id__in=team_pks(term))
+
+    @admin.display(description="Call")
+    def call_link(self, call: LLMCall) -> str:
+        url = reverse("admin:jobs_llmcall_change", args=[call.pk])
+        return format_html(
+            '<a href="{}" title="{}">{}…</a>', url, call.call_id, str(call.call_id)[:8]
+        )
+
+    @admin.display(description="Job credits", ordering="job__credits_charged")
+    def job_credits(self, call: LLMCall) -> int | str:
+        charged = call.job.credits_charged
+        return "-" if charged is None else charged
+
+    @admin.display(description="Job")
     def job_link(self, call: LLMCall) -> str:
         url = reverse("admin:jobs_job_change", args=[call.job_id])
-        return format_html('<a href="{}">{}</a>', url, call.job.job_type)
+        return format_html(
+            '<a href="{}">{} {}</a>', url, call.job.job_type, call.job.job_id
+        )
 
 
 # --- The team page ----------------------------------------------------------------

@@ -144,6 +144,7 @@ class TeamJobsView(TeamOrAdminAPIView):
                 status=query.get("status") or None,
                 limit=query["limit"],
                 offset=query["offset"],
+                cursor=query.get("cursor"),
             )
         )
 

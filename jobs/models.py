@@ -53,6 +53,9 @@ class Job(models.Model):
         indexes = [
             models.Index(fields=["team", "-created_at"]),
             models.Index(fields=["status", "last_activity_at"]),
+            # The dashboard's list, newest first; a team's jobs with one status.
+            models.Index(fields=["-created_at", "-id"]),
+            models.Index(fields=["team", "status", "-created_at"]),
         ]
         constraints = [
             models.CheckConstraint(
@@ -116,7 +119,11 @@ class LLMCall(models.Model):
     class Meta:
         ordering = ["created_at"]
         verbose_name = "LLM call"
-        indexes = [models.Index(fields=["team", "-created_at"])]
+        indexes = [
+            models.Index(fields=["team", "-created_at"]),
+            # The request log, newest first.
+            models.Index(fields=["-created_at", "-id"]),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=CallStatus.values), name="call_status_valid"

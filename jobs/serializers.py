@@ -310,7 +310,19 @@ class CreateAndCallSerializer(LLMCallSerializer, JobCreateSerializer):
 class TeamJobsQuerySerializer(serializers.Serializer):
     status = serializers.CharField(required=False, allow_blank=True)
     limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
-    offset = offset_field(default=0)
+    offset = offset_field(
+        default=0,
+        help_text="Rows to skip (kept for compatibility; ignored with a cursor). "
+        "Deep pages are slow: use `cursor`.",
+    )
+    cursor = serializers.RegexField(
+        r"^([0-9]{1,18}_[0-9]{1,18})?$",
+        required=False,
+        allow_blank=True,
+        help_text="The `next_cursor` of the previous page (opaque): the jobs after "
+        "it, at the same cost on any page, and no `total`. Empty: the first such "
+        "page. Absent: the `offset` page, with the total.",
+    )
 
 
 class PeriodQuerySerializer(serializers.Serializer):
@@ -386,10 +398,16 @@ class JobMetadataResponseSerializer(serializers.Serializer):
 
 class TeamJobsSerializer(serializers.Serializer):
     team_id = serializers.CharField()
-    total = serializers.IntegerField()
+    total = serializers.IntegerField(
+        allow_null=True,
+        help_text="The team's jobs (with the status); null with a cursor.",
+    )
     limit = serializers.IntegerField()
     offset = serializers.IntegerField()
     jobs = JobSerializer(many=True)
+    next_cursor = serializers.CharField(
+        allow_null=True, help_text="The `cursor` of the next page; null on the last."
+    )
 
 
 class UsageSummarySerializer(serializers.Serializer):
