@@ -1,6 +1,7 @@
 """The project's fake provider (jobs/fake_provider.py) as the benchmark runs it.
 
-    python bench/fake_provider.py --port N [--latency S] [--chunks N] [--processes N]
+    python bench/fake_provider.py --port N [--latency S] [--chunks N]
+        [--chunk-delay S] [--processes N]
 
 One difference from `manage.py fake_provider`, about measuring, not behaviour:
 `--processes N` serves the same port from N processes (SO_REUSEPORT), so the provider
@@ -34,6 +35,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--chunks", type=int, default=4)
+    parser.add_argument("--chunk-delay", type=float, default=0.0)
     parser.add_argument("--processes", type=int, default=1)
     options = parser.parse_args()
     fake_provider._Server = _ReusePortServer  # type: ignore[misc]
@@ -41,7 +43,9 @@ def main() -> None:
         if os.fork() == 0:
             break
     behaviour = fake_provider.FakeBehaviour(
-        latency=options.latency, chunks=options.chunks
+        latency=options.latency,
+        chunks=options.chunks,
+        chunk_delay=options.chunk_delay,
     )
     provider = fake_provider.fake_provider_start(port=options.port, behaviour=behaviour)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

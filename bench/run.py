@@ -9,8 +9,9 @@ Every process it starts is stopped at the end, also on Ctrl-C. See bench/README.
 
 Environment: DATABASE_URL (any database on the PostgreSQL server to use; the bench
 creates and drops its own `bench_<pid>`), BENCH_PORT_BASE (18500), BENCH_ROUNDS (3),
-BENCH_SECONDS (6: per scenario, gateway and round), BENCH_PG_LOG (PostgreSQL's log,
-for the round-trip count), BENCH_PROXY_VENV (bench/.proxy-venv).
+BENCH_SECONDS (6: per scenario, gateway and round), BENCH_STREAMS (1000) and
+BENCH_STREAM_SECONDS (30: scenario 8), BENCH_PG_LOG (PostgreSQL's log, for the
+round-trip count), BENCH_PROXY_VENV (bench/.proxy-venv).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ PORT_OURS = PORT_BASE + 10
 PORT_PROXY = PORT_BASE + 20
 PORT_FAKE = PORT_BASE + 30
 PORT_FAKE_SLOW = PORT_BASE + 31
+PORT_FAKE_LONG = PORT_BASE + 32
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "6"))
 TIME_LIMIT = 600
@@ -53,6 +55,10 @@ WORKERS = 2
 CONCURRENCY = 32
 SLOW_LATENCY = 0.3
 STREAM_CHUNKS = 50
+# Scenario 8: this many concurrent streams, each lasting this long (a chunk per 0.1 s).
+LONG_STREAMS = int(os.environ.get("BENCH_STREAMS", "1000"))
+LONG_STREAM_SECONDS = float(os.environ.get("BENCH_STREAM_SECONDS", "30"))
+LONG_CHUNK_DELAY = 0.1
 RT_CALLS = 10
 PROXY_VENV = Path(os.environ.get("BENCH_PROXY_VENV", BENCH / ".proxy-venv"))
 PROXY_REQUIREMENTS = BENCH / "proxy-requirements.txt"
@@ -238,7 +244,7 @@ class Target:
     failures: list[str] = field(default_factory=list)
 
 
-def load(
+def load_spec(
     target: Target,
     *,
     alias: str = "bench",
@@ -247,7 +253,7 @@ def load(
     duration: float | None = None,
     requests: int | None = None,
 ) -> dict[str, Any]:
-    spec = {
+    return {
         "url": f"http://127.0.0.1:{target.port}"
         + (target.stream_path if stream else target.path),
         "headers": target.headers,
@@ -256,17 +262,14 @@ def load(
         "concurrency": concurrency,
         "duration": duration,
         "requests": requests,
-        "timeout": 60,
+        "timeout": max(60, LONG_STREAM_SECONDS + 30),
         "first": target.first,
         "last": target.last,
     }
-    done = subprocess.run(
-        [PY, str(BENCH / "loadgen.py"), json.dumps(spec)],
-        capture_output=True,
-        check=True,
-        timeout=(duration or 60) + 90,
-    )
-    result = json.loads(done.stdout)
+
+
+def tally(target: Target, result: dict[str, Any]) -> dict[str, Any]:
+    """Count a loadgen result on its target (scenario 6 checks the totals)."""
     target.ok_total += result["ok"]
     target.server_errors += sum(
         n for status, n in result["statuses"].items() if status.startswith("5")
@@ -277,6 +280,52 @@ def load(
         )
     result["rps"] = result["ok"] / result["wall_s"] if result["wall_s"] else 0
     return result
+
+
+def load(target: Target, **options: Any) -> dict[str, Any]:
+    spec = load_spec(target, **options)
+    done = subprocess.run(
+        [PY, str(BENCH / "loadgen.py"), json.dumps(spec)],
+        capture_output=True,
+        check=True,
+        timeout=(spec["duration"] or 60) + 90,
+    )
+    return tally(target, json.loads(done.stdout))
+
+
+def many_streams(target: Target, root: int) -> dict[str, Any]:
+    """Scenario 8: LONG_STREAMS streams at once, each lasting LONG_STREAM_SECONDS;
+    the gateway's memory half-way through against before, and its CPU."""
+    pids = descendants(root)
+    before = gateway_memory(root)["total_pss_mib"]
+    cpu_before = cpu_seconds(pids)
+    spec = load_spec(
+        target,
+        alias="bench-long",
+        stream=True,
+        concurrency=LONG_STREAMS,
+        requests=LONG_STREAMS,
+    )
+    generator = subprocess.Popen(
+        [PY, str(BENCH / "loadgen.py"), json.dumps(spec)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(LONG_STREAM_SECONDS / 2)
+    during = gateway_memory(root)["total_pss_mib"]
+    output, _ = generator.communicate(timeout=LONG_STREAM_SECONDS + 120)
+    cpu = cpu_seconds(descendants(root)) - cpu_before
+    result = tally(target, json.loads(output))
+    return {
+        **summary(result),
+        "streams": LONG_STREAMS,
+        "wall_s": result["wall_s"],
+        "total_pss_mib_before": before,
+        "total_pss_mib_during": during,
+        "kib_per_open_stream": (during - before) * 1024 / LONG_STREAMS,
+        "cpu_s": cpu,
+        "cpu_ms_per_stream": cpu * 1000 / LONG_STREAMS,
+    }
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -411,7 +460,11 @@ class Bench:
         if done.returncode:
             raise RuntimeError(f"migrate failed:\n{done.stdout}\n{done.stderr}")
         done = subprocess.run(
-            [PY, str(BENCH / "setup_bench.py"), str(PORT_FAKE), str(PORT_FAKE_SLOW)],
+            [
+                PY,
+                str(BENCH / "setup_bench.py"),
+                *(str(port) for port in (PORT_FAKE, PORT_FAKE_SLOW, PORT_FAKE_LONG)),
+            ],
             cwd=ROOT,
             env=self.our_env,
             capture_output=True,
@@ -448,7 +501,25 @@ class Bench:
                 ],
                 self.our_env,
             )
-        for port in (PORT_FAKE, PORT_FAKE_SLOW):
+        # Scenario 8's provider: streams of LONG_STREAM_SECONDS, two processes so
+        # that a thread per open stream is not what limits it.
+        self.processes.start(
+            "fake-long",
+            [
+                PY,
+                str(BENCH / "fake_provider.py"),
+                "--port",
+                str(PORT_FAKE_LONG),
+                "--chunks",
+                str(int(LONG_STREAM_SECONDS / LONG_CHUNK_DELAY)),
+                "--chunk-delay",
+                str(LONG_CHUNK_DELAY),
+                "--processes",
+                "2",
+            ],
+            self.our_env,
+        )
+        for port in (PORT_FAKE, PORT_FAKE_SLOW, PORT_FAKE_LONG):
             wait_http_any(port)
 
     def ours_start(self) -> float:
@@ -480,6 +551,7 @@ class Bench:
                 for alias, port in (
                     ("bench", PORT_FAKE),
                     ("bench-slow", PORT_FAKE_SLOW),
+                    ("bench-long", PORT_FAKE_LONG),
                 )
             ]
             + [
@@ -734,7 +806,9 @@ class Bench:
                 load(target, stream=streamed, requests=20, concurrency=2)
         per_round_cost = 4 * (2 * SECONDS + SECONDS / 2) + 3 * 1.5 * SECONDS + 20
         for number in range(ROUNDS):
-            if number and self.remaining() < per_round_cost + 60:
+            # What follows the rounds: scenario 8 on both gateways, then memory.
+            after_rounds = 2 * (LONG_STREAM_SECONDS + 15) + 60
+            if number and self.remaining() < per_round_cost + after_rounds:
                 self.results["notes"].append(
                     f"stopped after {number} round(s) to stay within the time limit"
                 )
@@ -820,6 +894,11 @@ class Bench:
                 main.failures += other.failures
         for name in ("ours", "proxy"):
             self.results[f"{name}_memory"] = gateway_memory(roots[name])
+        for name in ("ours", "proxy"):
+            log(f"{LONG_STREAMS} streams at once: {name}")
+            self.results[f"{name}_many_streams"] = many_streams(
+                gateways[name], roots[name]
+            )
         self.results["ours_added_worker"] = self.added_worker(ours, roots["ours"])
 
     def added_worker(self, ours: Target, root: int) -> dict[str, Any]:
@@ -1079,6 +1158,33 @@ def report_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                     "TTFT overhead p50 ms",
                     med(f"ours_{endpoint}", "ttft_overhead_p50_ms"),
                     med(f"proxy_{endpoint}", "ttft_overhead_p50_ms"),
+                )
+            )
+    many = {n: results.get(f"{n}_many_streams", {}) for n in ("ours", "proxy")}
+    if many["ours"]:
+        key = f"8 {LONG_STREAMS} streams at once"
+        o = many["ours"].get("ok", 0)
+        rows.append(
+            row(
+                key,
+                f"completed of {LONG_STREAMS} ({LONG_STREAM_SECONDS:.0f} s each)",
+                o,
+                many["proxy"].get("ok", math.nan),
+                "all",
+                o == LONG_STREAMS,
+            )
+        )
+        for metric, label in (
+            ("kib_per_open_stream", "memory per open stream KiB (PSS)"),
+            ("cpu_ms_per_stream", "CPU per stream ms"),
+            ("p50_ms", "latency p50 ms"),
+        ):
+            rows.append(
+                row(
+                    key,
+                    label,
+                    many["ours"].get(metric, math.nan),
+                    many["proxy"].get(metric, math.nan),
                 )
             )
     memory = {name: results.get(f"{name}_memory", {}) for name in ("ours", "proxy")}

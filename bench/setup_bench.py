@@ -1,9 +1,10 @@
 """Create the benchmark's tenant through the real services; print its key as JSON.
 
-    DATABASE_URL=… python bench/setup_bench.py <instant provider port> <slow port>
+    DATABASE_URL=… python bench/setup_bench.py <instant port> <slow port> <long port>
 
-Organization, access group, a provider credential (stored encrypted), two aliases
-(`bench` → the instant fake provider, `bench-slow` → the 300 ms one) and a team with
+Organization, access group, a provider credential (stored encrypted), three aliases
+(`bench` → the instant fake provider, `bench-slow` → the 300 ms one, `bench-long`
+→ one whose streams last 30 s) and a team with
 plenty of credits and a virtual key. Run by `bench/run.py` on its throwaway database.
 """
 
@@ -32,7 +33,7 @@ from teams.services import (  # noqa: E402
 ACTOR = "bench:setup"
 
 
-def main(instant_port: int, slow_port: int) -> dict[str, str]:
+def main(instant_port: int, slow_port: int, long_port: int) -> dict[str, str]:
     organization = organization_create(
         organization_id="org_bench", name="Benchmark", actor=ACTOR
     )
@@ -44,7 +45,11 @@ def main(instant_port: int, slow_port: int) -> dict[str, str]:
         api_key="sk-fake-bench-provider-key",
         organization=organization,
     )
-    for alias, port in (("bench", instant_port), ("bench-slow", slow_port)):
+    for alias, port in (
+        ("bench", instant_port),
+        ("bench-slow", slow_port),
+        ("bench-long", long_port),
+    ):
         model_alias_create(
             actor=ACTOR,
             model_alias=alias,
@@ -67,4 +72,5 @@ def main(instant_port: int, slow_port: int) -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    sys.stdout.write(json.dumps(main(int(sys.argv[1]), int(sys.argv[2]))))
+    ports = (int(port) for port in sys.argv[1:4])
+    sys.stdout.write(json.dumps(main(*ports)))
