@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 from asgiref.sync import sync_to_async
 from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.asgi import ASGIRequest
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -105,17 +105,19 @@ def llm_endpoint(
 
 
 def in_database(function: Callable[..., T]) -> Callable[..., Awaitable[T]]:
-    """`function` run in the request's database thread, its connection handed back
-    (to the pool) when it returns: a call holds no connection while the provider
-    works, so the pool's size does not bound the streams open at once. (Inside a
-    transaction, a test's, the connection stays.)"""
+    """`function` run in the request's database thread, its pooled connection
+    handed back to the pool when it returns: a call holds no connection while the
+    provider works, so the pool's size does not bound the streams open at once.
+    (Without a pool, or inside a transaction, a test's, the connection stays.)"""
 
     def run(*args: Any, **kwargs: Any) -> T:
         try:
             return function(*args, **kwargs)
         finally:
-            if not connection.in_atomic_block:
-                close_old_connections()
+            pooled = getattr(connection, "pool", None) is not None
+            held = connection.connection is not None
+            if pooled and held and not connection.in_atomic_block:
+                connection.close()
 
     return sync_to_async(run)
 
