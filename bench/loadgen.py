@@ -10,7 +10,8 @@ The spec: url, headers, body (JSON object), stream (bool), concurrency, duration
 (seconds; each connection stops sending after it) or requests (a total), timeout,
 first (optional: the bytes whose first arrival is the first token; default
 `"content"`, as in a chat completion chunk), last (optional: what a complete stream
-contains; default `[DONE]`).
+contains; default `[DONE]`), ramp (optional: the connections start evenly over
+this many seconds instead of at once).
 Prints one JSON document: per-request latencies (ms) of the successful requests, time
 to first content chunk for streams, status counts, chunks received, wall time.
 """
@@ -99,7 +100,9 @@ class Connection:
         return status, payload, first, frames
 
 
-async def worker(spec: dict[str, Any], deadline: float, out: dict[str, Any]) -> None:
+async def worker(
+    spec: dict[str, Any], deadline: float, out: dict[str, Any], delay: float = 0.0
+) -> None:
     url = urlsplit(spec["url"])
     host, port = url.hostname or "127.0.0.1", url.port or 80
     body = json.dumps(spec["body"]).encode()
@@ -121,6 +124,7 @@ async def worker(spec: dict[str, Any], deadline: float, out: dict[str, Any]) -> 
     marker = spec.get("first", '"content"').encode()
     end = spec.get("last", "[DONE]").encode()
     try:
+        await asyncio.sleep(delay)
         while time.perf_counter() < deadline:
             if out["budget"] is not None:
                 if out["budget"] <= 0:
@@ -177,8 +181,12 @@ async def main(spec: dict[str, Any]) -> dict[str, Any]:
     duration = spec.get("duration") or 3600
     started = time.perf_counter()
     deadline = started + duration
+    ramp = spec.get("ramp", 0.0)  # connections start evenly over this many seconds
     await asyncio.gather(
-        *(worker(spec, deadline, out) for _ in range(spec["concurrency"]))
+        *(
+            worker(spec, deadline, out, ramp * number / spec["concurrency"])
+            for number in range(spec["concurrency"])
+        )
     )
     out["wall_s"] = time.perf_counter() - started
     out.pop("budget")

@@ -59,6 +59,9 @@ STREAM_CHUNKS = 50
 LONG_STREAMS = int(os.environ.get("BENCH_STREAMS", "1000"))
 LONG_STREAM_SECONDS = float(os.environ.get("BENCH_STREAM_SECONDS", "30"))
 LONG_CHUNK_DELAY = 0.1
+# They open evenly over this many seconds (a burst of all at once would measure how
+# fast one team's requests are admitted, not how many streams are held open).
+LONG_STREAM_RAMP = LONG_STREAM_SECONDS / 3
 RT_CALLS = 10
 PROXY_VENV = Path(os.environ.get("BENCH_PROXY_VENV", BENCH / ".proxy-venv"))
 PROXY_REQUIREMENTS = BENCH / "proxy-requirements.txt"
@@ -262,7 +265,7 @@ def load_spec(
         "concurrency": concurrency,
         "duration": duration,
         "requests": requests,
-        "timeout": max(60, LONG_STREAM_SECONDS + 30),
+        "timeout": max(60, LONG_STREAM_SECONDS * 2 + 30),
         "first": target.first,
         "last": target.last,
     }
@@ -294,26 +297,30 @@ def load(target: Target, **options: Any) -> dict[str, Any]:
 
 
 def many_streams(target: Target, root: int) -> dict[str, Any]:
-    """Scenario 8: LONG_STREAMS streams at once, each lasting LONG_STREAM_SECONDS;
-    the gateway's memory half-way through against before, and its CPU."""
+    """Scenario 8: LONG_STREAMS streams of LONG_STREAM_SECONDS each, opened over
+    LONG_STREAM_RAMP seconds so that all are open at once for the rest; the
+    gateway's memory then against before, and its CPU."""
     pids = descendants(root)
     before = gateway_memory(root)["total_pss_mib"]
     cpu_before = cpu_seconds(pids)
-    spec = load_spec(
-        target,
-        alias="bench-long",
-        stream=True,
-        concurrency=LONG_STREAMS,
-        requests=LONG_STREAMS,
-    )
+    spec = {
+        **load_spec(
+            target,
+            alias="bench-long",
+            stream=True,
+            concurrency=LONG_STREAMS,
+            requests=LONG_STREAMS,
+        ),
+        "ramp": LONG_STREAM_RAMP,
+    }
     generator = subprocess.Popen(
         [PY, str(BENCH / "loadgen.py"), json.dumps(spec)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )
-    time.sleep(LONG_STREAM_SECONDS / 2)
-    during = gateway_memory(root)["total_pss_mib"]
-    output, _ = generator.communicate(timeout=LONG_STREAM_SECONDS + 120)
+    time.sleep(LONG_STREAM_RAMP + (LONG_STREAM_SECONDS - LONG_STREAM_RAMP) / 2)
+    during = gateway_memory(root)["total_pss_mib"]  # every stream open
+    output, _ = generator.communicate(timeout=LONG_STREAM_SECONDS * 2 + 120)
     cpu = cpu_seconds(descendants(root)) - cpu_before
     result = tally(target, json.loads(output))
     return {
@@ -807,7 +814,7 @@ class Bench:
         per_round_cost = 4 * (2 * SECONDS + SECONDS / 2) + 3 * 1.5 * SECONDS + 20
         for number in range(ROUNDS):
             # What follows the rounds: scenario 8 on both gateways, then memory.
-            after_rounds = 2 * (LONG_STREAM_SECONDS + 15) + 60
+            after_rounds = 2 * (LONG_STREAM_SECONDS + LONG_STREAM_RAMP + 15) + 60
             if number and self.remaining() < per_round_cost + after_rounds:
                 self.results["notes"].append(
                     f"stopped after {number} round(s) to stay within the time limit"
