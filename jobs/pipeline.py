@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 from asgiref.sync import sync_to_async
 from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.asgi import ASGIRequest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -44,6 +44,7 @@ from jobs import gateway
 from jobs.gateway import Completion
 from jobs.models import Job, LLMCall
 from jobs.services import (
+    CallOutcome,
     CallRequest,
     CallTicket,
     NewJob,
@@ -71,6 +72,10 @@ from teams.models import Team
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# Recording a call's outcome waits out a busy or lost database: 0.5 + 1 + 2 + 4 s
+# between five attempts (each also waits DATABASE_POOL_TIMEOUT for a connection).
+RECORD_ATTEMPTS = 5
+RECORD_BACKOFF_SECONDS = 0.5
 
 
 # --- The endpoint wrapper -------------------------------------------------------------
@@ -203,6 +208,23 @@ def _error_of(exc: BaseException) -> str:
     return f"provider_error: cancelled ({type(exc).__name__})"
 
 
+def _recorded(**outcome: Any) -> CallOutcome:
+    """`llm_call_finish`, tried again while the database cannot be reached (no
+    pooled connection free in time, a connection lost): a call that was made must
+    be recorded and billed, and its one transaction either committed or rolled back
+    as a whole, so trying again charges nothing twice."""
+    for attempt in range(RECORD_ATTEMPTS):
+        try:
+            return llm_call_finish(**outcome)
+        except OperationalError:
+            if attempt == RECORD_ATTEMPTS - 1 or connection.in_atomic_block:
+                raise
+            logger.warning("call outcome not recorded yet (attempt %s)", attempt + 1)
+            connection.close()
+            time.sleep(RECORD_BACKOFF_SECONDS * 2**attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 async def _finish(
     ticket: CallTicket, *, job_error: str | None = None, **outcome: Any
 ) -> tuple[LLMCall, int | None]:
@@ -213,7 +235,7 @@ async def _finish(
     to whoever does that, as in the two-step flow."""
     try:
         outcome_of = await asyncio.shield(
-            in_database(llm_call_finish)(ticket=ticket, job_error=job_error, **outcome)
+            in_database(_recorded)(ticket=ticket, job_error=job_error, **outcome)
         )
     except ServiceError as refusal:
         if not ticket.closes_job:
