@@ -24,6 +24,7 @@ import os
 import re
 import secrets
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -50,7 +51,7 @@ PORT_FAKE_SLOW = PORT_BASE + 31
 PORT_FAKE_LONG = PORT_BASE + 32
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "6"))
-TIME_LIMIT = 600
+TIME_LIMIT = 780
 WORKERS = 2
 CONCURRENCY = 32
 SLOW_LATENCY = 0.3
@@ -562,6 +563,18 @@ class Bench:
                 )
             ]
             + [
+                # Scenario 9: three deployments of one model name, as bench-pool.
+                {
+                    "model_name": "bench-pool",
+                    "litellm_params": {
+                        "model": "openai/fake-echo",
+                        "api_base": f"http://127.0.0.1:{PORT_FAKE}/v1",
+                        "api_key": "sk-fake-bench-provider-key",
+                    },
+                }
+                for _ in range(3)
+            ]
+            + [
                 # For /v1/responses: a provider litellm knows no Responses API of,
                 # so the proxy answers it through chat completions, as ours does.
                 {
@@ -811,7 +824,7 @@ class Bench:
         for mine, theirs, _, streamed in endpoints.values():
             for target in (mine, theirs):
                 load(target, stream=streamed, requests=20, concurrency=2)
-        per_round_cost = 4 * (2 * SECONDS + SECONDS / 2) + 3 * 1.5 * SECONDS + 20
+        per_round_cost = 5 * (2 * SECONDS + SECONDS / 2) + 3 * 1.5 * SECONDS + 30
         for number in range(ROUNDS):
             # What follows the rounds: scenario 8 on both gateways, then memory.
             after_rounds = 2 * (LONG_STREAM_SECONDS + LONG_STREAM_RAMP + 15) + 60
@@ -893,6 +906,23 @@ class Bench:
                             result["ttft_ms"], 0.5
                         ) - percentile(base["ttft_ms"], 0.5)
                     entry[f"{name}_{endpoint}"] = measured
+            # (9) routing: an alias over three deployments, c=1 and c=32.
+            base = load(direct, duration=SECONDS / 2)
+            for name in order:
+                result = load(gateways[name], alias="bench-pool", duration=SECONDS)
+                entry[f"{name}_pool_c1"] = {
+                    **summary(result),
+                    "overhead_p50_ms": percentile(result["latencies_ms"], 0.5)
+                    - percentile(base["latencies_ms"], 0.5),
+                }
+                entry[f"{name}_pool_c32"] = summary(
+                    load(
+                        gateways[name],
+                        alias="bench-pool",
+                        concurrency=CONCURRENCY,
+                        duration=SECONDS,
+                    )
+                )
             self.results["rounds"].append(entry)
         for mine, theirs, _, _ in endpoints.values():  # counted with the chat load
             for main, other in ((ours, mine), (proxy, theirs)):
@@ -925,6 +955,29 @@ class Bench:
             os.kill(root, signal.SIGTTOU)
         workers_wait(root, WORKERS)
         return {"total_pss_mib_before": before, "total_pss_mib_after": after}
+
+    def routing_stage(self) -> dict[str, Any]:
+        """bench/router_overhead.py, with Redis when one answers on 127.0.0.1:6379
+        (as several machines would run), else process memory."""
+        log("routing stage: litellm Router against our plan, in one process")
+        env = dict(self.our_env)
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", 6379), timeout=1),
+        ):
+            env["REDIS_URL"] = "redis://127.0.0.1:6379/15"
+        done = subprocess.run(
+            [PY, str(BENCH / "router_overhead.py"), "1000"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+        if done.returncode != 0:
+            self.results["notes"].append(f"routing stage failed: {done.stderr[-500:]}")
+            return {}
+        return json.loads(done.stdout)
 
     def correctness(self, ours: Target) -> None:
         with psycopg.connect(self.db_url, autocommit=True) as connection:
@@ -974,6 +1027,7 @@ class Bench:
             self.results["load_average_after"] = os.getloadavg()
             self.processes.stop("ours")
             self.processes.stop("proxy")
+            self.results["routing_stage"] = self.routing_stage()
             time.sleep(1)
             self.results["db_transactions_per_call"] = (
                 xact_count(self.admin_url, self.database) - xacts_before
@@ -1194,6 +1248,39 @@ def report_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                     many["proxy"].get(metric, math.nan),
                 )
             )
+    if any("ours_pool_c1" in r for r in rounds):
+        key = "9 routing, 3 deployments"
+        one = med("ours_c1", "overhead_p50_ms")
+        rows.append(
+            row(
+                key,
+                f"overhead p50 ms c=1 (ours with 1 deployment: {one:.2f})",
+                med("ours_pool_c1", "overhead_p50_ms"),
+                med("proxy_pool_c1", "overhead_p50_ms"),
+            )
+        )
+        rows.append(
+            row(
+                key,
+                f"req/s c=32 (ours with 1 deployment: {med('ours_c32', 'rps'):.0f})",
+                med("ours_pool_c32", "rps"),
+                med("proxy_pool_c32", "rps"),
+            )
+        )
+    stage = results.get("routing_stage", {})
+    if stage:
+        o, r = stage["ours_routing_p50_ms"], stage["router_routing_p50_ms"]
+        rows.append(
+            row(
+                "9 routing stage in-process",
+                f"ms added to a call, ours vs litellm Router ({stage['shared_state']} "
+                "state); proxy column: Router",
+                o,
+                r,
+                "Router unless > ours + 1 ms",
+                None,
+            )
+        )
     memory = {name: results.get(f"{name}_memory", {}) for name in ("ours", "proxy")}
     pss = {n: max(m.get("worker_pss_mib") or [math.nan]) for n, m in memory.items()}
     rows.append(row("5 memory", "PSS per worker MiB (max)", pss["ours"], pss["proxy"]))

@@ -2,9 +2,10 @@
 
     DATABASE_URL=… python bench/setup_bench.py <instant port> <slow port> <long port>
 
-Organization, access group, a provider credential (stored encrypted), three aliases
+Organization, access group, a provider credential (stored encrypted), four aliases
 (`bench` → the instant fake provider, `bench-slow` → the 300 ms one, `bench-long`
-→ one whose streams last 30 s) and a team with
+→ one whose streams last 30 s, `bench-pool` → three deployments of the instant
+one) and a team with
 plenty of credits and a virtual key. Run by `bench/run.py` on its throwaway database.
 """
 
@@ -60,6 +61,21 @@ def main(instant_port: int, slow_port: int, long_port: int) -> dict[str, str]:
             credential="fake-provider",
             access_groups=["bench"],
         )
+    # Scenario 9: one alias over three deployments (the instant provider behind
+    # each), spread by weight.
+    instant = {
+        "actual_model": "openai/fake-echo",
+        "api_base": f"http://127.0.0.1:{instant_port}/v1",
+        "credential": "fake-provider",
+    }
+    model_alias_create(
+        actor=ACTOR,
+        model_alias="bench-pool",
+        display_name="bench-pool",
+        provider="openai",
+        deployments=[instant, instant, instant],
+        access_groups=["bench"],
+    )
     onboarded = team_onboard(
         organization_id="org_bench",
         team_id="bench-team",

@@ -131,6 +131,7 @@ class LLMCallAdmin(HistoryListAdmin):
         "created_at",
         "team",
         "model_alias",
+        "deployment",
         "model_used",
         "status",
         "streamed",
@@ -155,9 +156,10 @@ class LLMCallAdmin(HistoryListAdmin):
     fields = (
         ("call_id", "job_link"),
         ("team", "created_at", "completed_at"),
-        ("model_alias", "model_used", "purpose"),
+        ("model_alias", "deployment", "model_used", "purpose"),
         ("status", "finish_reason", "streamed", "latency_ms"),
         "error",
+        "attempts_table",
         ("prompt_tokens", "completion_tokens", "total_tokens"),
         ("cached_tokens", "cache_write_tokens", "reasoning_tokens", "usage_estimated"),
         ("provider_cost_usd", "client_cost_usd", "job_credits"),
@@ -181,6 +183,30 @@ class LLMCallAdmin(HistoryListAdmin):
         url = reverse("admin:jobs_llmcall_change", args=[call.pk])
         return format_html(
             '<a href="{}" title="{}">{}…</a>', url, call.call_id, str(call.call_id)[:8]
+        )
+
+    @admin.display(description="Attempts")
+    def attempts_table(self, call: LLMCall) -> str:
+        """Every deployment tried, in order (the error as recorded: sanitized)."""
+        if not call.attempts:
+            return "-"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} ms</td></tr>",
+            (
+                (
+                    a.get("deployment"),
+                    a.get("model"),
+                    a.get("outcome"),
+                    a.get("latency_ms"),
+                )
+                for a in call.attempts
+            ),
+        )
+        return format_html(
+            "<table><tr><th>Deployment</th><th>Model</th><th>Outcome</th>"
+            "<th>Latency</th></tr>{}</table>",
+            rows,
         )
 
     @admin.display(description="Job credits", ordering="job__credits_charged")

@@ -35,6 +35,10 @@ as floats or, with `encoding_format: base64`, as OpenAI's base64 of little-endia
 float32s, with `usage.prompt_tokens`; `fake-no-usage` answers without usage, and the
 `fake-fail-*`, `fake-slow` and `fake-timeout` names behave as above.
 
+Whatever the model, the next `FakeBehaviour.fail_next` OpenAI-shaped requests
+answer 429 (with `Retry-After: retry_after` when set): a provider that is rate
+limiting for a while.
+
 It also speaks Anthropic's Messages API, as litellm calls it for an `anthropic/…`
 model whose api_base is this server's root (`FakeProvider.anthropic_api_base`:
 litellm appends `/v1/messages`): `POST /v1/messages` (and `/messages`) answers in
@@ -119,6 +123,10 @@ class FakeBehaviour:
     # written to the prompt cache (at most the prompt's).
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    # The next `fail_next` requests (whatever their model) answer 429, with a
+    # Retry-After header of `retry_after` seconds when it is set.
+    fail_next: int = 0
+    retry_after: float | None = None
 
 
 @dataclass
@@ -424,12 +432,33 @@ class _Handler(BaseHTTPRequestHandler):
             if self._wait_or_fail(model, ANTHROPIC_FAILURES):
                 self._anthropic_answer(body, model)
             return
+        if self._failed_on_purpose():
+            return
         if not self._wait_or_fail(model, FAILURES):
             return
         if path in EMBEDDING_PATHS:
             self._embed(body, model)
         else:
             self._answer(body, model)
+
+    def _failed_on_purpose(self) -> bool:
+        """A 429 while the behaviour's `fail_next` lasts (then False)."""
+        state = self.server.state
+        with state.lock:
+            if state.behaviour.fail_next <= 0:
+                return False
+            state.behaviour.fail_next -= 1
+            retry_after = state.behaviour.retry_after
+        error = {"message": "Rate limited (fake)", "type": "rate_limit_exceeded"}
+        data = json.dumps({"error": error}).encode()
+        self.send_response(429)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if retry_after is not None:
+            self.send_header("Retry-After", f"{retry_after:g}")
+        self.end_headers()
+        self.wfile.write(data)
+        return True
 
     def _wait_or_fail(
         self, model: str, failures: dict[str, tuple[int, str, str]]

@@ -1,9 +1,11 @@
 """The litellm gateway: every provider call goes through here.
 
-`completion_run`, `completion_stream_open` and `embedding_run` try a request's routes in
-order (see `jobs.routing`), moving on only when a provider fails with a retryable error
-(429, 5xx, timeout, connection error). OpenAI-compatible chat routes take the fast path
-(`jobs.fastpath`), everything else litellm (embeddings: litellm's `aembedding`).
+`completion_run`, `completion_stream_open` and `embedding_run` try a request's
+deployments in the order `jobs.routing` gave them, moving on only when a provider
+fails with a retryable error (429, 5xx, timeout, connection error), retrying with
+backoff when an alias has no deployment left (`_attempted`). OpenAI-compatible
+chat routes take the fast path (`jobs.fastpath`), everything else litellm
+(embeddings: litellm's `aembedding`).
 Failures come back as ProviderError / ProviderTimeout / ProviderRejected, whose
 client-facing detail never carries the provider's message; `internal` holds a
 sanitized description (exception class, status, route) for the LLMCall row.
@@ -21,6 +23,7 @@ every price; `jobs/tests/test_llm_passthrough.py` pins both paths to one reading
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import functools
 import logging
 import os
@@ -28,7 +31,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 # litellm must never fetch its price table (or tokenizers) from the network.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -40,8 +43,9 @@ import openai
 from django.conf import settings
 from litellm import exceptions as litellm_errors
 
-from jobs import fastpath
-from jobs.routing import Route
+from jobs import deployment_health, fastpath
+from jobs.routing import Attempts, Route
+from saas_litellm import metrics
 from saas_litellm.exceptions import (
     ParamUnsupported,
     ProviderError,
@@ -64,6 +68,7 @@ litellm.callbacks = []
 litellm.DEFAULT_MAX_RETRIES = 0
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 RETRYABLE_STATUS = {408, 409, 425, 429}
 # What may be embedded: a string, strings, a token array or token arrays.
@@ -435,34 +440,145 @@ async def _body_of(route: Route, params: CallParams) -> dict[str, Any]:
     return response.model_dump()
 
 
+def _retry_after(exc: Exception) -> float | None:
+    """The provider's Retry-After (seconds, or an HTTP date), if it sent one."""
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    value = headers.get("retry-after") if headers is not None else None
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+async def _attempt(
+    attempts: Attempts, route: Route, send: Callable[[Route], Awaitable[T]]
+) -> T:
+    """One request to one deployment, logged, counted, and reported to the shared
+    health state when the plan is tracked."""
+    began = time.monotonic()
+    if attempts.tracked:
+        deployment_health.later(deployment_health.started, route)
+    try:
+        result = await asyncio.wait_for(
+            send(route), timeout=settings.LLM_TIMEOUT_SECONDS + 1
+        )
+    except BaseException as exc:
+        waited = int((time.monotonic() - began) * 1000)
+        retryable = isinstance(exc, Exception) and _is_retryable(exc)
+        outcome = _sanitized(exc, route) if isinstance(exc, Exception) else "cancelled"
+        attempts.record(route, outcome, waited)
+        metrics.deployment_attempted(
+            alias=route.alias, position=route.position, ok=False
+        )
+        if attempts.tracked:
+            deployment_health.later(deployment_health.finished, route, latency_ms=None)
+            if retryable:
+                deployment_health.later(
+                    deployment_health.failed, route, retry_after=_retry_after(exc)
+                )
+        raise
+    waited = int((time.monotonic() - began) * 1000)
+    attempts.record(route, "ok", waited)
+    metrics.deployment_attempted(alias=route.alias, position=route.position, ok=True)
+    if attempts.tracked:
+        deployment_health.later(deployment_health.finished, route, latency_ms=waited)
+    return result
+
+
+def _retry_wait(exc: Exception, retry: int) -> float:
+    backoff = settings.ROUTER_RETRY_BACKOFF_SECONDS * 2**retry
+    return max(backoff, _retry_after(exc) or 0.0)
+
+
+async def _attempted(attempts: Attempts, send: Callable[[Route], Awaitable[T]]) -> T:
+    """`send` to each alias's deployments in order until one answers, moving on at
+    once after a retryable failure (429, 5xx, timeout); when all of an alias's have
+    failed, retry the one with the shortest wait (its Retry-After, or the backoff)
+    up to ROUTER_RETRIES times if the wait is short enough, then the next alias. A
+    failure that is not retryable (the request's own fault) ends it."""
+    tried: list[str] = []
+    last: tuple[Exception, Route] | None = None
+    for group in attempts.groups:
+        failures: dict[Route, Exception] = {}
+        for route in group.routes:
+            try:
+                return await _attempt(attempts, route, send)
+            except Exception as exc:
+                if not _is_retryable(exc):
+                    raise _failure(exc, route, tried) from None
+                tried.append(_sanitized(exc, route))
+                failures[route] = exc
+                last = (exc, route)
+        for retry in range(settings.ROUTER_RETRIES):
+            route = min(failures, key=lambda r: _retry_wait(failures[r], retry))
+            wait = _retry_wait(failures[route], retry)
+            if wait > settings.ROUTER_RETRY_WAIT_MAX_SECONDS:
+                break
+            await asyncio.sleep(wait)
+            try:
+                return await _attempt(attempts, route, send)
+            except Exception as exc:
+                if not _is_retryable(exc):
+                    raise _failure(exc, route, tried) from None
+                tried.append(_sanitized(exc, route))
+                failures[route] = exc
+                last = (exc, route)
+    if last is None:  # pragma: no cover - attempt_order never leaves no route
+        raise ProviderError()
+    exc, route = last
+    raise _failure(exc, route, tried[:-1])
+
+
 async def _answer_run(
-    routes: list[Route],
+    attempts: Attempts,
     send: Callable[[Route], Awaitable[dict[str, Any]]],
     read: Callable[[dict[str, Any], Route, float], Completion],
 ) -> Completion:
-    """`send` to each route in turn until one answers (`read` turns its body into a
-    Completion), moving on only after a retryable failure."""
-    tried: list[str] = []
+    """`send` a request (`read` turns its body into a Completion) through
+    `_attempted`."""
     started = time.monotonic()
-    for position, route in enumerate(routes):
-        try:
-            body = await asyncio.wait_for(
-                send(route), timeout=settings.LLM_TIMEOUT_SECONDS + 1
-            )
-            return read(body, route, started)
-        except Exception as exc:
-            last = position == len(routes) - 1
-            if last or not _is_retryable(exc):
-                raise _failure(exc, route, tried) from None
-            tried.append(_sanitized(exc, route))
-    raise ProviderError()  # pragma: no cover - routes is never empty
+
+    async def answered(route: Route) -> Completion:
+        return read(await send(route), route, started)
+
+    return await _attempted(attempts, answered)
 
 
-async def completion_run(*, routes: list[Route], params: CallParams) -> Completion:
-    """One non-streamed completion, through the fallbacks when a provider fails."""
+async def completion_run(*, attempts: Attempts, params: CallParams) -> Completion:
+    """One non-streamed completion, through the other deployments and the
+    fallbacks when a provider fails."""
     return await _answer_run(
-        routes, lambda route: _body_of(route, params), _completion_of
+        attempts, lambda route: _body_of(route, params), _completion_of
     )
+
+
+async def deployment_check(route: Route, *, embeds: bool = False) -> Completion:
+    """One tiny request (a 1-token completion, or the embedding of a word) to
+    exactly this deployment: no retry, no fallback, nothing recorded."""
+    if embeds:
+        params = CallParams(messages=[], input="ok")
+        send: Callable[[Route], Awaitable[dict[str, Any]]] = functools.partial(
+            _embedding_body_of, params=params
+        )
+        read = _embedding_reader(params)
+    else:
+        params = CallParams(
+            messages=[{"role": "user", "content": "Say ok."}], max_tokens=1
+        )
+        send, read = functools.partial(_body_of, params=params), _completion_of
+    started = time.monotonic()
+    try:
+        body = await _attempt(Attempts.in_order([route]), route, send)
+        return read(body, route, started)
+    except Exception as exc:
+        raise _failure(exc, route, []) from None
 
 
 # --- Embeddings -------------------------------------------------------------------
@@ -538,11 +654,11 @@ def _embedding_reader(
     return read
 
 
-async def embedding_run(*, routes: list[Route], params: CallParams) -> Completion:
-    """One embeddings request (`params.input`), through the fallbacks when a
-    provider fails, with the errors of `completion_run`."""
+async def embedding_run(*, attempts: Attempts, params: CallParams) -> Completion:
+    """One embeddings request (`params.input`), through the other deployments and
+    the fallbacks when a provider fails, with the errors of `completion_run`."""
     return await _answer_run(
-        routes,
+        attempts,
         lambda route: _embedding_body_of(route, params),
         _embedding_reader(params),
     )
@@ -724,38 +840,33 @@ async def _next_chunk(iterator: Any) -> Any:
         return None
 
 
-async def completion_stream_open(*, routes: list[Route], params: CallParams) -> Stream:
-    """Open a stream and read its head, through the fallbacks on failure."""
-    tried: list[str] = []
+async def completion_stream_open(*, attempts: Attempts, params: CallParams) -> Stream:
+    """Open a stream and read its head, through the other deployments and the
+    fallbacks on failure."""
     started = time.monotonic()
-    for position, route in enumerate(routes):
+
+    async def opened(route: Route) -> Stream:
         stream = None
         try:
             if fastpath.route_is_passthrough(route):
-                call = fastpath.send(
+                response = await fastpath.send(
                     route, _request_body(params, stream=True), stream=True
                 )
             else:
-                call = litellm.acompletion(
+                response = await litellm.acompletion(
                     **_request_kwargs(route, params, stream=True)
                 )
-            response = await asyncio.wait_for(
-                call, timeout=settings.LLM_TIMEOUT_SECONDS + 1
-            )
             stream = Stream(
                 route=route, params=params, response=response, started=started
             )
             await stream.open()
-        except Exception as exc:
+        except BaseException:
             if stream is not None:
                 await stream.close()
-            last = position == len(routes) - 1
-            if last or not _is_retryable(exc):
-                raise _failure(exc, route, tried) from None
-            tried.append(_sanitized(exc, route))
-            continue
+            raise
         return stream
-    raise ProviderError()  # pragma: no cover - routes is never empty
+
+    return await _attempted(attempts, opened)
 
 
 def cost_per_token(

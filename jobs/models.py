@@ -112,6 +112,10 @@ class LLMCall(models.Model):
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     finish_reason = models.CharField(max_length=50, blank=True)
     error = models.TextField(blank=True)
+    # Operator-only: the deployment that answered ("alias#position") and every
+    # deployment tried, in order ({deployment, model, outcome, latency_ms}).
+    deployment = models.CharField(max_length=120, blank=True)
+    attempts = models.JSONField(default=list, blank=True)
     call_metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     completed_at = models.DateTimeField(null=True, blank=True)

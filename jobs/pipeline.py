@@ -40,7 +40,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from credits.services import credit_account_get
-from jobs import gateway
+from jobs import deployment_health, gateway
 from jobs.gateway import Completion
 from jobs.models import Job, LLMCall
 from jobs.services import (
@@ -244,6 +244,11 @@ async def _finish(
         return ticket.call, None
     request_context_update(credits_charged=outcome_of.job.credits_charged)
     metrics.llm_call_recorded(team_id=ticket.team.team_id, outcome=outcome_of)
+    completion = outcome.get("completion")
+    if completion is not None and ticket.attempts.tracked:
+        deployment_health.later(
+            deployment_health.tokens_used, completion.route, completion.total_tokens
+        )
     return outcome_of.call, outcome_of.credits_remaining
 
 
@@ -301,7 +306,7 @@ async def run(admitted: Admitted) -> Result:
     ticket = admitted.ticket
     answer = gateway.embedding_run if ticket.params.embeds else gateway.completion_run
     completion = await _provider_await(
-        ticket, answer(routes=ticket.routes, params=ticket.params)
+        ticket, answer(attempts=ticket.attempts, params=ticket.params)
     )
     call, remaining = await _finish(ticket, completion=completion)
     return await _result(ticket, call, completion, remaining)
@@ -319,7 +324,7 @@ async def stream_open(admitted: Admitted) -> OpenStream:
     ticket = admitted.ticket
     stream = await _provider_await(
         ticket,
-        gateway.completion_stream_open(routes=ticket.routes, params=ticket.params),
+        gateway.completion_stream_open(attempts=ticket.attempts, params=ticket.params),
     )
     metrics.first_token_received(alias=ticket.call.model_alias, since=stream.started)
     return OpenStream(ticket=ticket, stream=stream)

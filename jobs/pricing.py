@@ -112,7 +112,8 @@ def input_tokens_estimate(*, model: str, input: EmbeddingInput) -> int:
     return total
 
 
-def _prompt_estimate(model: str, params: CallParams) -> int:
+def prompt_estimate(model: str, params: CallParams) -> int:
+    """Tokens of a call's prompt (or embedding input), by the model's tokenizer."""
     if params.input is not None:
         return input_tokens_estimate(model=model, input=params.input)
     return prompt_tokens_estimate(model=model, messages=params.messages)
@@ -131,9 +132,16 @@ def output_tokens_reserved(route: Route, params: CallParams) -> int:
     )
 
 
-def call_worst_case(*, routes: list[Route], params: CallParams) -> tuple[int, Decimal]:
-    """The most tokens and provider cost one call could use, over all its routes."""
-    prompt = _prompt_estimate(routes[0].model, params)
+def call_worst_case(
+    *, routes: list[Route], params: CallParams, prompt_tokens: int | None = None
+) -> tuple[int, Decimal]:
+    """The most tokens and provider cost one call could use, over all its routes
+    (`prompt_tokens`: the prompt's, when already counted)."""
+    prompt = (
+        prompt_estimate(routes[0].model, params)
+        if prompt_tokens is None
+        else prompt_tokens
+    )
     tokens, cost = 0, Decimal(0)
     for route in routes:
         output = output_tokens_reserved(route, params)
@@ -166,7 +174,7 @@ def usage_settle(
             completion.prompt_tokens = worst_case_tokens - output
             completion.completion_tokens = output
             return
-        completion.prompt_tokens = _prompt_estimate(route.model, params)
+        completion.prompt_tokens = prompt_estimate(route.model, params)
         completion.completion_tokens = sum(
             text_tokens_estimate(text) for text in completion.texts()
         ) + sum(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 from http import HTTPStatus
 from typing import Any
 
@@ -249,6 +250,26 @@ class ProviderRejected(ProviderError):
         "The model provider rejected the request (check messages, tools and parameters)"
     )
     code = "provider_rejected_request"
+
+
+class DeploymentsUnavailable(ServiceError):
+    """Every deployment the request could reach is cooling down after failures or
+    at its own rpm/tpm cap: nothing was sent and nothing charged."""
+
+    status_code = 503
+    detail = "The model is temporarily unavailable; retry after the time given"
+    code = "model_unavailable"
+
+    def __init__(self, detail: str | None = None, *, retry_after: float = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = max(1, math.ceil(retry_after))
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class ContextWindowExceeded(InvalidInput):
+    code = "context_window_exceeded"
 
 
 def _field_errors(detail: Any) -> Any:

@@ -115,6 +115,19 @@ STREAMS_OPEN = Gauge(
     namespace=NAMESPACE,
     multiprocess_mode="livesum",
 )
+DEPLOYMENT_ATTEMPTS = Counter(
+    "deployment_attempts",
+    "Requests sent to a deployment of an alias (deployment: its position), by "
+    "outcome (ok, failed).",
+    ["alias", "deployment", "outcome"],
+    namespace=NAMESPACE,
+)
+DEPLOYMENT_COOLDOWNS = Counter(
+    "deployment_cooldowns",
+    "Times a deployment was taken out of rotation after failures or a 429.",
+    ["alias", "deployment"],
+    namespace=NAMESPACE,
+)
 CATALOGUE_CACHE = Counter(
     "catalogue_cache",
     "Route plan lookups in the per-process catalogue cache (hit, miss).",
@@ -199,6 +212,14 @@ def stream_closed() -> None:
 def catalogue_cache_lookup(result: str) -> None:
     """`hit` or `miss` of jobs.routing's route plans."""
     CATALOGUE_CACHE.labels(result).inc()
+
+
+def deployment_attempted(*, alias: str, position: int, ok: bool) -> None:
+    DEPLOYMENT_ATTEMPTS.labels(alias, str(position), "ok" if ok else "failed").inc()
+
+
+def deployment_cooled(*, alias: str, position: int) -> None:
+    DEPLOYMENT_COOLDOWNS.labels(alias, str(position)).inc()
 
 
 # --- Read when scraped ----------------------------------------------------------------

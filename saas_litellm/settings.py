@@ -342,6 +342,21 @@ LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", default=60.0)
 LLM_MAX_TOKENS_LIMIT = env.int("LLM_MAX_TOKENS_LIMIT", default=128_000)
 JOB_HOLD_TTL_SECONDS = env.int("JOB_HOLD_TTL_SECONDS", default=24 * 3600)
 
+# Routing across an alias's deployments (jobs/routing.py, jobs/deployment_health.py):
+# a deployment that fails ROUTER_ALLOWED_FAILS times within ROUTER_FAILURE_WINDOW
+# seconds (or answers 429 with Retry-After) is left out for ROUTER_COOLDOWN seconds
+# (Retry-After's own time, at most ROUTER_COOLDOWN_MAX); shared through Redis with
+# REDIS_URL. When every deployment of an alias failed, the request retries them
+# ROUTER_RETRIES times, waiting ROUTER_RETRY_BACKOFF doubling (or the provider's
+# Retry-After) but never more than ROUTER_RETRY_WAIT_MAX, then tries the fallbacks.
+ROUTER_ALLOWED_FAILS = env.int("ROUTER_ALLOWED_FAILS", default=3)
+ROUTER_FAILURE_WINDOW_SECONDS = env.int("ROUTER_FAILURE_WINDOW_SECONDS", default=60)
+ROUTER_COOLDOWN_SECONDS = env.float("ROUTER_COOLDOWN_SECONDS", default=30)
+ROUTER_COOLDOWN_MAX_SECONDS = env.float("ROUTER_COOLDOWN_MAX_SECONDS", default=300)
+ROUTER_RETRIES = env.int("ROUTER_RETRIES", default=1)
+ROUTER_RETRY_BACKOFF_SECONDS = env.float("ROUTER_RETRY_BACKOFF_SECONDS", default=0.25)
+ROUTER_RETRY_WAIT_MAX_SECONDS = env.float("ROUTER_RETRY_WAIT_MAX_SECONDS", default=5)
+
 # --- Alerts, webhooks and the worker (alerts/) ---------------------------------------
 # Background work is django-tasks with its database backend: a task is a row written
 # in the transaction that needs it, on SQLite and PostgreSQL alike. `manage.py worker`

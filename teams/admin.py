@@ -29,10 +29,14 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html, format_html_join
 
+from jobs import deployment_health
+from jobs.routing import deployment_name
+from jobs.services.checks import deployments_check
 from saas_litellm.exceptions import ServiceError
 from teams import services
 from teams.models import (
     AuditLog,
+    Deployment,
     ModelAccessGroup,
     ModelAlias,
     Organization,
@@ -689,22 +693,100 @@ def model_alias_fields(values: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
+class DeploymentInline(admin.TabularInline):
+    """The alias's further deployments; saved with the alias by its service."""
+
+    model = Deployment
+    fields = [
+        "actual_model",
+        "credential",
+        "api_base",
+        "weight",
+        "rpm",
+        "tpm",
+        "pricing_input",
+        "pricing_output",
+    ]
+    extra = 0
+    verbose_name = "further deployment"
+    verbose_name_plural = "further deployments (the fields above are the first)"
+
+
+def _deployments_of(form: forms.ModelForm, formset: Any) -> list[dict[str, Any]]:
+    """The alias's deployments as the form and its inline give them, in order."""
+    first = {name: form.cleaned_data.get(name) for name in services.DEPLOYMENT_FIELDS}
+    further = [
+        {name: row.cleaned_data.get(name) for name in services.DEPLOYMENT_FIELDS}
+        for row in formset.forms
+        if row.cleaned_data
+        and not row.cleaned_data.get("DELETE")
+        and row.cleaned_data.get("actual_model")
+    ]
+    return [model_alias_fields(fields) for fields in [first, *further]]
+
+
+HEALTH_COLUMNS = (
+    "Deployment",
+    "Model",
+    "State",
+    "Requests this minute",
+    "In flight",
+    "Latency",
+)
+
+
+def deployment_health_table(alias: ModelAlias) -> str:
+    """Each deployment's state as every server process sees it now."""
+    if alias.pk is None:
+        return "-"
+    deployments = services.alias_deployments(alias)
+    names = [deployment_name(d) for d in deployments]
+    states = deployment_health.states(names)
+    rows = []
+    for deployment, name in zip(deployments, names, strict=True):
+        state = states[name]
+        requests = state.requests_this_minute
+        rate = f"{state.failures_this_minute / requests:.0%}" if requests else "-"
+        latency = "-" if state.latency_ms is None else f"{state.latency_ms:.0f} ms"
+        cooling = f"cooling down, {state.cooling_for:.0f} s left"
+        rows.append(
+            (
+                f"{alias.model_alias}#{deployment.position}",
+                deployment.actual_model,
+                cooling if state.cooling_for else "in rotation",
+                f"{requests} ({rate} failed)",
+                state.in_flight,
+                latency,
+            )
+        )
+    head = format_html_join(
+        "",
+        "<th>{}</th>",
+        [(title,) for title in HEALTH_COLUMNS],
+    )
+    body = format_html_join("", "<tr>" + "<td>{}</td>" * 6 + "</tr>", rows)
+    return format_html("<table><tr>{}</tr>{}</table>", head, body)
+
+
 @admin.register(ModelAlias)
 class ModelAliasAdmin(ServiceAdmin):
     form = ModelAliasForm
+    inlines = [DeploymentInline]
     list_display = [
         "model_alias",
         "display_name",
         "provider",
         "actual_model",
+        "routing_strategy",
         "credential",
         "is_active",
     ]
-    list_filter = ["is_active", "provider", "access_groups"]
+    list_filter = ["is_active", "provider", "routing_strategy", "access_groups"]
     list_select_related = ["credential"]
     search_fields = ["model_alias", "display_name", "actual_model"]
     filter_horizontal = ["access_groups"]
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["deployment_health", "created_at", "updated_at"]
+    actions = ["deployments_test"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         # Not renamed, as in the API: other aliases name it in their fallbacks.
@@ -712,23 +794,56 @@ class ModelAliasAdmin(ServiceAdmin):
             return self.readonly_fields
         return ["model_alias", *self.readonly_fields]
 
+    @admin.display(description="Deployments now")
+    def deployment_health(self, obj: ModelAlias) -> str:
+        return deployment_health_table(obj)
+
     def save_model(
         self, request: HttpRequest, obj: ModelAlias, form: forms.ModelForm, change: bool
     ) -> None:
-        if change:
-            services.model_alias_update(
-                alias=obj,
-                actor=admin_actor(request),
-                **model_alias_fields(changed_values(form)),
-            )
-            return
-        created = services.model_alias_create(
-            actor=admin_actor(request), **model_alias_fields(form.cleaned_data)
+        """Saved with its deployments by save_related: one service call."""
+
+    def save_related(
+        self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool
+    ) -> None:
+        obj = form.instance
+        (formset,) = formsets
+        deployments_changed = formset.has_changed() or any(
+            name in form.changed_data for name in services.DEPLOYMENT_FIELDS
         )
+        values = changed_values(form) if change else dict(form.cleaned_data)
+        fields = model_alias_fields(
+            {k: v for k, v in values.items() if k not in services.DEPLOYMENT_FIELDS}
+        )
+        if deployments_changed or not change:
+            fields["deployments"] = _deployments_of(form, formset)
+        # The inline saved nothing itself (the admin's history reads these).
+        formset.new_objects, formset.changed_objects = [], []
+        formset.deleted_objects = []
+        if change:
+            services.model_alias_update(alias=obj, actor=admin_actor(request), **fields)
+            return
+        created = services.model_alias_create(actor=admin_actor(request), **fields)
         copy_saved(obj, created)
 
     def delete_model(self, request: HttpRequest, obj: ModelAlias) -> None:
         services.model_alias_delete(alias=obj, actor=admin_actor(request))
+
+    @admin.action(description="Test deployments (one tiny request each)")
+    def deployments_test(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for check in deployments_check(aliases=list(queryset)):
+            via = check.credential or "no credential"
+            tested = f"{check.deployment} ({check.model}, {via})"
+            if check.ok:
+                self.message_user(
+                    request, f"{tested}: ok in {check.latency_ms} ms", messages.SUCCESS
+                )
+            else:
+                self.message_user(
+                    request,
+                    f"{tested}: failed after {check.latency_ms} ms: {check.error}",
+                    messages.ERROR,
+                )
 
 
 class ProviderCredentialForm(forms.ModelForm):

@@ -82,21 +82,27 @@ class ProviderCredential(models.Model):
         return bool(self.encrypted_api_key)
 
 
-class ModelAlias(models.Model):
-    """The name a team asks for, and what it really resolves to."""
+class RoutingStrategy(models.TextChoices):
+    WEIGHTED = "weighted", "Weighted"
+    LEAST_BUSY = "least_busy", "Least busy"
+    LOWEST_LATENCY = "lowest_latency", "Lowest latency"
 
-    model_alias = models.CharField(
-        max_length=100, unique=True, validators=[slug_validator]
-    )
-    display_name = models.CharField(max_length=200, blank=True)
-    description = models.TextField(blank=True)
-    provider = models.CharField(max_length=50)
+
+class DeploymentFields(models.Model):
+    """What one deployment of an alias is: a litellm model string behind a
+    credential, its share of the traffic, its own caps and prices."""
+
     actual_model = models.CharField(
         max_length=200, help_text="A litellm model string, e.g. openai/gpt-4o-mini."
     )
-    access_groups = models.ManyToManyField(
-        ModelAccessGroup, related_name="model_aliases", blank=True
+    credential = models.ForeignKey(
+        ProviderCredential,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
     )
+    api_base = models.URLField(max_length=500, blank=True)
     pricing_input = models.DecimalField(
         max_digits=12,
         decimal_places=6,
@@ -113,17 +119,48 @@ class ModelAlias(models.Model):
         validators=[MinValueValidator(0)],
         help_text="USD per million output tokens; empty uses litellm's price table.",
     )
+    weight = models.PositiveIntegerField(
+        default=1,
+        validators=[MinValueValidator(1)],
+        help_text="Share of the traffic among the alias's deployments (weighted).",
+    )
+    rpm = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Requests per minute this deployment takes."
+    )
+    tpm = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Tokens per minute this deployment takes."
+    )
+
+    class Meta:
+        abstract = True
+
+
+class ModelAlias(DeploymentFields):
+    """The name a team asks for, and what it really resolves to: its own deployment
+    fields are its first deployment; `deployments` holds any further ones."""
+
+    model_alias = models.CharField(
+        max_length=100, unique=True, validators=[slug_validator]
+    )
+    display_name = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    provider = models.CharField(max_length=50)
+    access_groups = models.ManyToManyField(
+        ModelAccessGroup, related_name="model_aliases", blank=True
+    )
     fallbacks = models.JSONField(
         default=list, blank=True, help_text="Ordered aliases tried when this one fails."
     )
-    credential = models.ForeignKey(
-        ProviderCredential,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="model_aliases",
+    routing_strategy = models.CharField(
+        max_length=20,
+        choices=RoutingStrategy.choices,
+        default=RoutingStrategy.WEIGHTED,
     )
-    api_base = models.URLField(max_length=500, blank=True)
+    context_window_fallback = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Alias that takes prompts too long for this alias's deployments.",
+    )
     max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
     mock_response = models.TextField(
         blank=True,
@@ -133,6 +170,9 @@ class ModelAlias(models.Model):
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
+
+    # As a deployment (see Deployment), the alias's own fields come first.
+    position = 0
 
     class Meta:
         ordering = ["model_alias"]
@@ -150,6 +190,31 @@ class ModelAlias(models.Model):
 
     def __str__(self) -> str:
         return self.model_alias
+
+
+class Deployment(DeploymentFields):
+    """A further deployment of an alias (its first is the alias's own fields)."""
+
+    alias = models.ForeignKey(
+        ModelAlias, on_delete=models.CASCADE, related_name="deployments"
+    )
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["alias", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["alias", "position"], name="deployment_position_unique"
+            ),
+            models.CheckConstraint(
+                condition=(Q(pricing_input__gte=0) | Q(pricing_input__isnull=True))
+                & (Q(pricing_output__gte=0) | Q(pricing_output__isnull=True)),
+                name="deployment_pricing_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.alias_id} #{self.position}: {self.actual_model}"
 
 
 class CatalogueVersion(models.Model):

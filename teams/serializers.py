@@ -18,11 +18,17 @@ from teams.models import (
     ModelAlias,
     Organization,
     ProviderCredential,
+    RoutingStrategy,
     Team,
     VirtualKey,
     slug_validator,
 )
-from teams.services import RotatedKey
+from teams.services import (
+    DEPLOYMENT_FIELDS,
+    MAX_DEPLOYMENTS,
+    RotatedKey,
+    alias_deployments,
+)
 
 MAX_GRACE_SECONDS = 365 * 24 * 3600
 # Path segments the URLs use for actions: an object named so would be unreachable.
@@ -266,14 +272,41 @@ litellm_model_validator = RegexValidator(
 )
 
 
+class DeploymentWriteSerializer(serializers.Serializer):
+    """One deployment of an alias."""
+
+    actual_model = StrictCharField(max_length=200, validators=[litellm_model_validator])
+    credential = StrictCharField(
+        max_length=100, required=False, allow_null=True, allow_blank=True
+    )
+    api_base = ApiBaseField(required=False)
+    weight = StrictIntegerField(min_value=1, max_value=1000, required=False)
+    rpm = StrictIntegerField(
+        min_value=1, max_value=100_000_000, required=False, allow_null=True
+    )
+    tpm = StrictIntegerField(
+        min_value=1, max_value=2_000_000_000, required=False, allow_null=True
+    )
+    pricing_input = serializers.DecimalField(
+        max_digits=12, decimal_places=6, min_value=0, required=False, allow_null=True
+    )
+    pricing_output = serializers.DecimalField(
+        max_digits=12, decimal_places=6, min_value=0, required=False, allow_null=True
+    )
+
+
 class ModelAliasWriteSerializer(serializers.Serializer):
-    """Create (all required fields) or, with partial=True, update an alias."""
+    """Create (all required fields) or, with partial=True, update an alias. Its
+    deployments are either `deployments` or the top-level deployment fields (one
+    deployment), not both."""
 
     model_alias = slug_field()
     display_name = StrictCharField(max_length=200, required=False, allow_blank=True)
     description = StrictCharField(max_length=2000, required=False, allow_blank=True)
     provider = StrictCharField(max_length=50, validators=[slug_validator])
-    actual_model = StrictCharField(max_length=200, validators=[litellm_model_validator])
+    actual_model = StrictCharField(
+        max_length=200, validators=[litellm_model_validator], required=False
+    )
     access_groups = slug_list_field(required=False, allow_empty=True)
     pricing_input = serializers.DecimalField(
         max_digits=12, decimal_places=6, min_value=0, required=False, allow_null=True
@@ -298,6 +331,56 @@ class ModelAliasWriteSerializer(serializers.Serializer):
         max_length=100_000, required=False, allow_blank=True, trim_whitespace=False
     )
     is_active = StrictBooleanField(required=False)
+    weight = StrictIntegerField(min_value=1, max_value=1000, required=False)
+    rpm = StrictIntegerField(
+        min_value=1, max_value=100_000_000, required=False, allow_null=True
+    )
+    tpm = StrictIntegerField(
+        min_value=1, max_value=2_000_000_000, required=False, allow_null=True
+    )
+    deployments = DeploymentWriteSerializer(
+        many=True,
+        required=False,
+        max_length=MAX_DEPLOYMENTS,
+        min_length=1,
+        help_text="The alias's deployments, the first in place of the top-level "
+        "actual_model/credential/api_base/weight/rpm/tpm/pricing fields.",
+    )
+    routing_strategy = serializers.ChoiceField(
+        choices=RoutingStrategy.values, required=False
+    )
+    context_window_fallback = slug_field(
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        help_text="Alias that takes prompts too long for every deployment.",
+    )
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        # A create names a missing actual_model with the other missing fields.
+        model_missing = (
+            not self.partial
+            and isinstance(data, dict)
+            and not {"actual_model", "deployments"} & data.keys()
+        )
+        required = {"actual_model": ["This field is required (or give deployments)."]}
+        try:
+            attrs = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if model_missing and isinstance(exc.detail, dict):
+                exc.detail.update(required)
+            raise
+        if model_missing:
+            raise serializers.ValidationError(required)
+        return attrs
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        given = sorted(DEPLOYMENT_FIELDS & attrs.keys())
+        if "deployments" in attrs and given:
+            raise serializers.ValidationError(
+                {"deployments": f"Give either deployments or {', '.join(given)}."}
+            )
+        return attrs
 
 
 class ModelAliasUpdateSerializer(ModelAliasWriteSerializer):
@@ -312,8 +395,29 @@ class ModelAliasUpdateSerializer(ModelAliasWriteSerializer):
     )
 
 
+class DeploymentSerializer(serializers.Serializer):
+    """A deployment as the operator sees it (no secret)."""
+
+    position = serializers.IntegerField()
+    actual_model = serializers.CharField()
+    credential = serializers.CharField(
+        source="credential.credential_name", default=None, allow_null=True
+    )
+    api_base = OptionalURLOutputField()
+    weight = serializers.IntegerField()
+    rpm = serializers.IntegerField(allow_null=True)
+    tpm = serializers.IntegerField(allow_null=True)
+    pricing_input = serializers.DecimalField(
+        max_digits=12, decimal_places=6, allow_null=True
+    )
+    pricing_output = serializers.DecimalField(
+        max_digits=12, decimal_places=6, allow_null=True
+    )
+
+
 class ModelAliasSerializer(serializers.ModelSerializer):
-    """The operator's view of an alias: everything but secrets."""
+    """The operator's view of an alias: everything but secrets. The top-level
+    deployment fields are its first deployment's."""
 
     access_groups = serializers.SlugRelatedField(
         many=True, read_only=True, slug_field="group_name"
@@ -328,6 +432,7 @@ class ModelAliasSerializer(serializers.ModelSerializer):
         source="credential.credential_id", read_only=True, default=None, allow_null=True
     )
     api_base = OptionalURLOutputField()
+    deployments = serializers.SerializerMethodField()
 
     class Meta:
         model = ModelAlias
@@ -347,10 +452,17 @@ class ModelAliasSerializer(serializers.ModelSerializer):
             "max_output_tokens",
             "mock_response",
             "is_active",
+            "routing_strategy",
+            "context_window_fallback",
+            "deployments",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(DeploymentSerializer(many=True))
+    def get_deployments(self, alias: ModelAlias) -> list[dict[str, Any]]:
+        return DeploymentSerializer(alias_deployments(alias), many=True).data
 
 
 class TeamModelAliasSerializer(serializers.ModelSerializer):

@@ -64,8 +64,8 @@ def _tokens_counted(request: HttpRequest) -> int:
     for a call; nothing is recorded and no provider is asked."""
     team = pipeline.authenticate(request)
     parsed = messages_request_parse(pipeline.json_body(request), counting=True)
-    routes = route_plan(team=team, alias_name=parsed.call.model)
-    return input_tokens_count(model=routes[0].model, params=parsed.call.params)
+    plan = route_plan(team=team, alias_name=parsed.call.model)
+    return input_tokens_count(model=plan.routes[0].model, params=parsed.call.params)
 
 
 @pipeline.llm_endpoint("POST", Dialect.ANTHROPIC)

@@ -36,7 +36,7 @@ from jobs import gateway, pricing
 from jobs.gateway import CallParams, Completion
 from jobs.models import CallStatus, Job, JobStatus, LLMCall
 from jobs.ratelimit import RateLimitSlot, rate_limit_acquire, rate_limit_release
-from jobs.routing import Route, call_routes
+from jobs.routing import Attempts, call_routes, plan_fitting
 from jobs.services.jobs import (
     job_get,
     job_settle,
@@ -78,7 +78,7 @@ class CallTicket:
     is its job's only one, and recording its outcome closes the job."""
 
     call: LLMCall
-    routes: list[Route]
+    attempts: Attempts
     params: CallParams
     slot: RateLimitSlot | None
     team: Team
@@ -141,13 +141,20 @@ def _call_new(
     )
 
 
-def _worst_case(team: Team, request: CallRequest) -> tuple[list[Route], int, Decimal]:
-    routes = call_routes(
+def _worst_case(team: Team, request: CallRequest) -> tuple[Attempts, int, Decimal]:
+    """The deployments the call may try, in order (those the prompt fits, not
+    cooling down), and its worst case over every deployment it may reach."""
+    plan = call_routes(
         team=team, alias_name=request.model, max_tokens=request.params.max_tokens
     )
-    gateway.params_check(routes, request.params)
-    tokens, cost = pricing.call_worst_case(routes=routes, params=request.params)
-    return routes, tokens, client_cost_usd(team=team, provider_cost_usd=cost)
+    prompt = pricing.prompt_estimate(plan.routes[0].model, request.params)
+    plan = plan_fitting(plan, team=team, prompt_tokens=prompt)
+    gateway.params_check(plan.routes, request.params)
+    attempts = Attempts.of(plan)
+    tokens, cost = pricing.call_worst_case(
+        routes=plan.routes, params=request.params, prompt_tokens=prompt
+    )
+    return attempts, tokens, client_cost_usd(team=team, provider_cost_usd=cost)
 
 
 def llm_call_start(
@@ -158,7 +165,7 @@ def llm_call_start(
     job = job_get(team=team, job_id=job_id)
     if not job.is_open:
         raise JobClosed()
-    routes, tokens, reserved_cost = _worst_case(team, request)
+    attempts, tokens, reserved_cost = _worst_case(team, request)
     slot = rate_limit_acquire(team=team)
     try:
         with transaction.atomic():
@@ -187,7 +194,7 @@ def llm_call_start(
         rate_limit_release(slot=slot)
         raise
     return CallTicket(
-        call=call, routes=routes, params=request.params, slot=slot, team=team
+        call=call, attempts=attempts, params=request.params, slot=slot, team=team
     )
 
 
@@ -202,7 +209,7 @@ def one_call_job_start(
     checked before the rate limit, and again, from the database, by the
     reservation."""
     metadata = metadata_check(new_job.metadata)
-    routes, tokens, reserved_cost = _worst_case(team, request)
+    attempts, tokens, reserved_cost = _worst_case(team, request)
     credits = credits_for_job(team=team, total_tokens=tokens, client_cost=reserved_cost)
     team_status_check(team.status)
     slot = rate_limit_acquire(team=team)
@@ -239,7 +246,7 @@ def one_call_job_start(
         raise
     return CallTicket(
         call=call,
-        routes=routes,
+        attempts=attempts,
         params=request.params,
         slot=slot,
         team=team,
@@ -262,6 +269,8 @@ CALL_OUTCOME_FIELDS = [
     "latency_ms",
     "finish_reason",
     "error",
+    "deployment",
+    "attempts",
     "completed_at",
 ]
 
@@ -284,6 +293,7 @@ def _call_outcome_set(
         provider_cost = pricing.completion_cost_usd(completion).quantize(USD_QUANTUM)
         call.status = CallStatus.SUCCEEDED
         call.model_used = completion.route.model
+        call.deployment = completion.route.label
         call.prompt_tokens = completion.prompt_tokens
         call.completion_tokens = completion.completion_tokens
         call.total_tokens = completion.total_tokens
@@ -301,6 +311,7 @@ def _call_outcome_set(
         call.status = CallStatus.FAILED
         call.error = error[:2000] or "provider_error"
         call.latency_ms = int((now - call.created_at).total_seconds() * 1000)
+    call.attempts = ticket.attempts.log
     call.completed_at = now
 
 

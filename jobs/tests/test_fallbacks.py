@@ -2,8 +2,17 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
+import pytest
+
 from jobs.models import CallStatus, LLMCall
 from jobs.tests.conftest import llm_call
+
+
+@pytest.fixture(autouse=True)
+def _no_retries(settings):
+    """These pin the order of fallback aliases; an alias's own retries (once by
+    default, before its fallbacks) are jobs/tests/test_routing.py's."""
+    settings.ROUTER_RETRIES = 0
 
 
 def test_a_retryable_failure_falls_back_to_the_next_alias(

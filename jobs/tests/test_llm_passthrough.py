@@ -17,7 +17,7 @@ import pytest
 
 from jobs import fastpath, gateway, pricing
 from jobs.models import LLMCall
-from jobs.routing import Route
+from jobs.routing import Attempts, Route
 from jobs.tests.conftest import llm_call
 from saas_litellm.exceptions import ProviderError, ProviderTimeout
 
@@ -40,6 +40,13 @@ SCHEMA = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _no_retries(settings):
+    """One attempt per route: these compare the two paths' readings of each
+    answer; retries are jobs/tests/test_routing.py's."""
+    settings.ROUTER_RETRIES = 0
+
+
 def route(provider: Any, model: str = "openai/fake-echo", **fields: Any) -> Route:
     fields.setdefault("api_base", provider.api_base)
     fields.setdefault("api_key", "sk-fake-provider-secret")
@@ -47,7 +54,9 @@ def route(provider: Any, model: str = "openai/fake-echo", **fields: Any) -> Rout
 
 
 def run(params: gateway.CallParams, *routes: Route) -> gateway.Completion:
-    return asyncio.run(gateway.completion_run(routes=list(routes), params=params))
+    return asyncio.run(
+        gateway.completion_run(attempts=Attempts.in_order(list(routes)), params=params)
+    )
 
 
 def streamed(
@@ -55,7 +64,7 @@ def streamed(
 ) -> tuple[list[dict[str, Any]], gateway.Completion]:
     async def read() -> tuple[list[dict[str, Any]], gateway.Completion]:
         stream = await gateway.completion_stream_open(
-            routes=list(routes), params=params
+            attempts=Attempts.in_order(list(routes)), params=params
         )
         try:
             frames = [frame async for frame in stream.frames()]
@@ -303,7 +312,9 @@ def test_a_bad_request_does_not_fall_back(fake_provider):
 def test_a_stream_broken_mid_way_fails_as_litellms_did(fake_provider):
     async def read() -> tuple[list[dict[str, Any]], Exception]:
         broken = route(fake_provider, model="openai/fake-break-stream")
-        stream = await gateway.completion_stream_open(routes=[broken], params=HELLO)
+        stream = await gateway.completion_stream_open(
+            attempts=Attempts.in_order([broken]), params=HELLO
+        )
         frames: list[dict[str, Any]] = []
         try:
             async for frame in stream.frames():
@@ -346,7 +357,7 @@ def test_a_stream_that_stalls_mid_way_times_out(fake_provider):
 
     async def read() -> tuple[int, ProviderError]:
         stream = await gateway.completion_stream_open(
-            routes=[route(fake_provider)], params=HELLO
+            attempts=Attempts.in_order([route(fake_provider)]), params=HELLO
         )
         frames = 0
         try:
@@ -415,7 +426,7 @@ def stream_outcome(
     async def read() -> tuple[list[dict[str, Any]], tuple[Any, ...]]:
         try:
             stream = await gateway.completion_stream_open(
-                routes=list(routes), params=params
+                attempts=Attempts.in_order(list(routes)), params=params
             )
         except ProviderError as failed:
             return [], ("at open", type(failed).__name__, failed.internal)

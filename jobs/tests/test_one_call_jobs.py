@@ -98,7 +98,7 @@ def test_finishing_a_one_call_job_while_another_call_runs_keeps_the_outcome(
     job = ticket.call.job
     other = llm_call_start(team=team, job_id=str(job.job_id), request=chat_request())
     completion = Completion(
-        route=ticket.routes[0],
+        route=ticket.attempts.groups[0].routes[0],
         content="hi",
         finish_reason="stop",
         prompt_tokens=1,

@@ -19,8 +19,9 @@ from django.core.management import call_command
 
 from credits.models import EntryType, LedgerEntry
 from credits.services import credit_add, credits_reconcile
-from jobs.models import Job, JobStatus
+from jobs.models import Job, JobStatus, LLMCall
 from jobs.tests.conftest import account, call_body
+from jobs.tests.live import free_port
 from jobs.tests.processes import (
     RedisServer,
     Server,
@@ -30,7 +31,7 @@ from jobs.tests.processes import (
     server_wait,
 )
 from teams.models import Team
-from teams.services import team_create
+from teams.services import model_alias_update, team_create
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -138,6 +139,36 @@ def test_max_parallel_requests_holds_across_three(
     # Every process gave its slots back: two at once pass again.
     fake_provider.state.behaviour.slow_latency = 0.0
     assert statuses(spread(servers, team_key, 2)) == {HTTPStatus.OK: 2}
+
+
+def test_a_deployment_down_is_cooled_down_for_every_process(
+    servers, team, team_key, make_alias, fake_provider, access_group
+):
+    """Its failures are counted in Redis: after ROUTER_ALLOWED_FAILS of them, in
+    whichever processes, no process sends to it (with process memory each would
+    try it that many times)."""
+    down = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    team.access_groups.add(access_group)
+    alias = make_alias("pool")
+    model_alias_update(
+        alias=alias,
+        actor="tests",
+        deployments=[
+            {"actual_model": "openai/fake-echo", "api_base": down},
+            {"actual_model": "openai/fake-echo", "api_base": fake_provider.api_base},
+        ],
+    )
+    for _ in range(10):  # one at a time, round-robin over the three
+        assert statuses(spread(servers, team_key, 3, model="pool")) == {
+            HTTPStatus.OK: 3
+        }
+    tried = [
+        attempt["deployment"]
+        for attempts in LLMCall.objects.values_list("attempts", flat=True)
+        for attempt in attempts
+    ]
+    assert tried.count("pool#1") == 30
+    assert 3 <= tried.count("pool#0") <= 5  # 3, or a few sent at the same moment
 
 
 @pytest.fixture

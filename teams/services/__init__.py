@@ -9,6 +9,9 @@ entry; none ever logs or stores a plaintext key.
 
 from teams.services.audit import audit_log_write
 from teams.services.catalogue import (
+    DEPLOYMENT_FIELDS,
+    MAX_DEPLOYMENTS,
+    alias_deployments,
     catalogue_lock,
     model_access_group_create,
     model_access_group_delete,
@@ -44,9 +47,12 @@ from teams.services.tenancy import (
 
 __all__ = [
     "DEFAULT_ROTATION_GRACE",
+    "DEPLOYMENT_FIELDS",
+    "MAX_DEPLOYMENTS",
     "IssuedKey",
     "RotatedKey",
     "access_groups_resolve",
+    "alias_deployments",
     "audit_log_write",
     "catalogue_lock",
     "model_access_group_create",

@@ -11,7 +11,14 @@ from django.db.models import Q
 
 from saas_litellm.exceptions import Conflict, InvalidInput, NotFound
 from teams.keys import credential_encrypt
-from teams.models import ModelAccessGroup, ModelAlias, Organization, ProviderCredential
+from teams.models import (
+    Deployment,
+    DeploymentFields,
+    ModelAccessGroup,
+    ModelAlias,
+    Organization,
+    ProviderCredential,
+)
 from teams.services.audit import audit_log_write
 from teams.services.tenancy import access_groups_resolve
 
@@ -39,29 +46,88 @@ def provider_credential_get(*, credential: str) -> ProviderCredential:
     return found
 
 
+# What describes one deployment (teams.models.DeploymentFields); an alias's own are
+# its first deployment's.
+DEPLOYMENT_FIELDS = frozenset(
+    {
+        "actual_model",
+        "credential",
+        "api_base",
+        "weight",
+        "rpm",
+        "tpm",
+        "pricing_input",
+        "pricing_output",
+    }
+)
+MAX_DEPLOYMENTS = 20
+
+
+def alias_deployments(alias: ModelAlias) -> list[DeploymentFields]:
+    """The alias's deployments in order: its own fields (position 0), then its
+    further ones."""
+    return [alias, *alias.deployments.select_related("credential")]
+
+
+def _deployment_state(deployment: DeploymentFields) -> dict[str, Any]:
+    def text(value: Any) -> str | None:
+        return None if value is None else str(value)
+
+    return {
+        "actual_model": deployment.actual_model,
+        "credential": (
+            deployment.credential.credential_name if deployment.credential else None
+        ),
+        "api_base": deployment.api_base,
+        "weight": deployment.weight,
+        "rpm": deployment.rpm,
+        "tpm": deployment.tpm,
+        "pricing_input": text(deployment.pricing_input),
+        "pricing_output": text(deployment.pricing_output),
+    }
+
+
 def _alias_state(alias: ModelAlias) -> dict[str, Any]:
     return {
         "provider": alias.provider,
-        "actual_model": alias.actual_model,
         "access_groups": sorted(g.group_name for g in alias.access_groups.all()),
-        "pricing_input": None
-        if alias.pricing_input is None
-        else str(alias.pricing_input),
-        "pricing_output": (
-            None if alias.pricing_output is None else str(alias.pricing_output)
-        ),
         "fallbacks": alias.fallbacks,
-        "credential": alias.credential.credential_name if alias.credential else None,
-        "api_base": alias.api_base,
+        "routing_strategy": alias.routing_strategy,
+        "context_window_fallback": alias.context_window_fallback,
+        "deployments": [_deployment_state(d) for d in alias_deployments(alias)],
         "is_active": alias.is_active,
     }
 
 
+def _deployment_apply(deployment: DeploymentFields, fields: dict[str, Any]) -> None:
+    fields = dict(fields)
+    if "credential" in fields:
+        credential = fields.pop("credential")
+        deployment.credential = (
+            provider_credential_get(credential=credential) if credential else None
+        )
+    for name, value in fields.items():
+        setattr(deployment, name, value)
+
+
+def _further_deployments(
+    alias: ModelAlias, deployments: list[dict[str, Any]]
+) -> list[Deployment]:
+    """The rows of an alias's deployments after its first (not saved)."""
+    rows = []
+    for position, fields in enumerate(deployments[1:], start=1):
+        row = Deployment(alias=alias, position=position)
+        _deployment_apply(row, fields)
+        rows.append(row)
+    return rows
+
+
 def _alias_apply(
     alias: ModelAlias, fields: dict[str, Any]
-) -> list[ModelAccessGroup] | None:
-    """Copy validated fields onto an alias; return the access groups to set."""
-    groups = None
+) -> tuple[list[ModelAccessGroup] | None, list[Deployment] | None]:
+    """Copy validated fields onto an alias; return the access groups to set and
+    the further deployments to put in place of the old ones (None: unchanged)."""
+    groups = rows = None
     if "access_groups" in fields:
         groups = access_groups_resolve(group_names=fields.pop("access_groups"))
     if "fallbacks" in fields:
@@ -70,14 +136,45 @@ def _alias_apply(
             raise InvalidInput("A model alias cannot be its own fallback")
         _aliases_resolve(aliases=fallbacks, what="Fallback alias")
         alias.fallbacks = fallbacks
-    if "credential" in fields:
-        credential = fields.pop("credential")
-        alias.credential = (
-            provider_credential_get(credential=credential) if credential else None
-        )
+    if "context_window_fallback" in fields:
+        name = fields.pop("context_window_fallback") or ""
+        if name == alias.model_alias:
+            raise InvalidInput(
+                "A model alias cannot be its own context-window fallback"
+            )
+        if name:
+            _aliases_resolve(aliases=[name], what="Context-window fallback alias")
+        alias.context_window_fallback = name
+    if "deployments" in fields:
+        deployments = fields.pop("deployments")
+        if not 1 <= len(deployments) <= MAX_DEPLOYMENTS:
+            raise InvalidInput(f"Give 1 to {MAX_DEPLOYMENTS} deployments")
+        first = {"credential": None, "api_base": "", "weight": 1, "rpm": None}
+        first |= {"tpm": None, "pricing_input": None, "pricing_output": None}
+        _deployment_apply(alias, first | deployments[0])
+        rows = _further_deployments(alias, deployments)
+    _deployment_apply(
+        alias, {k: v for k, v in fields.items() if k in DEPLOYMENT_FIELDS}
+    )
     for name, value in fields.items():
-        setattr(alias, name, value)
-    return groups
+        if name not in DEPLOYMENT_FIELDS:
+            setattr(alias, name, value)
+    return groups, rows
+
+
+def _alias_save(
+    alias: ModelAlias,
+    groups: list[ModelAccessGroup] | None,
+    rows: list[Deployment] | None,
+) -> None:
+    alias.save()
+    if groups is not None:
+        alias.access_groups.set(groups)
+    if rows is not None:
+        alias.deployments.all().delete()
+        for row in rows:
+            row.alias = alias
+        Deployment.objects.bulk_create(rows)
 
 
 def model_alias_create(*, actor: str, model_alias: str, **fields: Any) -> ModelAlias:
@@ -89,10 +186,8 @@ def model_alias_create(*, actor: str, model_alias: str, **fields: Any) -> ModelA
             # The fallbacks are checked under the lock, so that an alias deleted
             # meanwhile (model_alias_delete) cannot end up named as one.
             catalogue_lock()
-            groups = _alias_apply(alias, dict(fields))
-            alias.save()
-            if groups:
-                alias.access_groups.set(groups)
+            groups, rows = _alias_apply(alias, dict(fields))
+            _alias_save(alias, groups, rows)
             audit_log_write(
                 actor=actor,
                 action="model_alias.create",
@@ -123,10 +218,8 @@ def model_alias_update(*, alias: ModelAlias, actor: str, **fields: Any) -> Model
         catalogue_lock()
         alias = ModelAlias.objects.select_for_update().get(pk=alias.pk)
         before = _alias_state(alias)
-        groups = _alias_apply(alias, dict(fields))
-        alias.save()
-        if groups is not None:
-            alias.access_groups.set(groups)
+        groups, rows = _alias_apply(alias, dict(fields))
+        _alias_save(alias, groups, rows)
         audit_log_write(
             actor=actor,
             action="model_alias.update",
@@ -149,9 +242,10 @@ def model_alias_delete(*, alias: ModelAlias, actor: str) -> None:
         users = sorted(
             other.model_alias
             for other in ModelAlias.objects.exclude(pk=alias.pk).only(
-                "model_alias", "fallbacks"
+                "model_alias", "fallbacks", "context_window_fallback"
             )
             if alias.model_alias in (other.fallbacks or [])
+            or alias.model_alias == other.context_window_fallback
         )
         if users:
             raise Conflict(
@@ -336,8 +430,8 @@ def provider_credential_update(
 
 
 def provider_credential_delete(*, credential: ProviderCredential, actor: str) -> None:
-    """Delete a credential; refused (Conflict, code credential_in_use) while a model
-    alias names it."""
+    """Delete a credential; refused (Conflict, code credential_in_use) while a
+    deployment of a model alias names it."""
     with transaction.atomic():
         catalogue_lock()
         # Locked, so that no alias can start naming it before the delete commits.
@@ -345,9 +439,12 @@ def provider_credential_delete(*, credential: ProviderCredential, actor: str) ->
             pk=credential.pk
         )
         aliases = list(
-            credential.model_aliases.order_by("model_alias").values_list(
-                "model_alias", flat=True
-            )[:10]
+            ModelAlias.objects.filter(
+                Q(credential=credential) | Q(deployments__credential=credential)
+            )
+            .distinct()
+            .order_by("model_alias")
+            .values_list("model_alias", flat=True)[:10]
         )
         if aliases:
             raise Conflict(

@@ -32,7 +32,10 @@ def alias(name: str, **fields) -> ModelAlias:
 def alias_form(name: str, **fields) -> dict:
     return {"model_alias": name, "provider": "openai",
             "actual_model": "openai/gpt-4o-mini", "fallbacks": "[]",
-            "is_active": "on", **fields}  # fmt: skip
+            "is_active": "on", "weight": "1", "routing_strategy": "weighted",
+            # The further deployments' inline, empty, as a browser sends it.
+            "deployments-TOTAL_FORMS": "0", "deployments-INITIAL_FORMS": "0",
+            **fields}  # fmt: skip
 
 
 def delete(client, obj):
