@@ -1,4 +1,5 @@
-"""Reads behind the jobs API: job views, cost summaries, lists and usage.
+"""Reads behind the jobs API: job views, cost summaries, lists and usage (usage
+reads the daily rollups of `usage.models`, job counts the jobs).
 
 Everything a team sees is in its own terms: aliases, tokens and credits; real costs
 are only included for the operator (`include_costs`).
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -19,6 +21,7 @@ from credits.services import USD_QUANTUM, credit_account_get
 from jobs.models import CallStatus, Job, JobStatus, LLMCall
 from saas_litellm.exceptions import InvalidInput
 from teams.models import Organization, Team
+from usage.models import UsageDaily
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PUBLIC_CALL_ERRORS = {
@@ -139,36 +142,51 @@ def _money(value: Decimal | None) -> str:
     return format((value or Decimal(0)).quantize(USD_QUANTUM), "f")
 
 
-def _usage_totals(jobs: Any, group_by: str) -> dict[Any, dict[str, Any]]:
-    """Job and call totals of `jobs` per value of the Job field `group_by`.
+def _usage_totals(jobs: Any, rollups: Any, group_by: str) -> dict[Any, dict[str, Any]]:
+    """Usage per value of `group_by` (a field of both Job and UsageDaily): the jobs
+    created in the period, by status, from the jobs; the credits charged, tokens and
+    provider cost of the period's days from the usage rollups (kept with each call
+    and charge, so their cost is the days' and groups', not the calls').
 
     Two grouped queries, however many groups there are: a team chooses its job types
     freely, so a query per type would let it set how many queries a request costs.
     """
-    totals: dict[Any, dict[str, Any]] = {
-        row[group_by]: {**row, "tokens": 0, "cost": Decimal(0)}
-        for row in jobs.order_by()
+    totals: dict[Any, dict[str, Any]] = defaultdict(
+        lambda: {
+            "total": 0,
+            "completed": 0,
+            "failed": 0,
+            "credits": 0,
+            "tokens": 0,
+            "cost": Decimal(0),
+        }
+    )
+    for row in (
+        jobs.order_by()
         .values(group_by)
         .annotate(
             total=Count("id"),
             completed=Count("id", filter=Q(status=JobStatus.COMPLETED)),
             failed=Count("id", filter=Q(status=JobStatus.FAILED)),
-            credits=Sum("credits_charged", default=0),
         )
-    }
-    calls = (
-        LLMCall.objects.filter(job__in=jobs, status=CallStatus.SUCCEEDED)
-        .order_by()
-        .values(f"job__{group_by}")
+    ):
+        totals[row.pop(group_by)].update(row)
+    for row in (
+        rollups.order_by()
+        .values(group_by)
         .annotate(
+            credits=Sum("credits", default=0),
             tokens=Sum("total_tokens", default=0),
             cost=Sum("provider_cost_usd", default=Decimal(0)),
         )
-    )
-    for row in calls:
-        group = totals[row[f"job__{group_by}"]]
-        group["tokens"], group["cost"] = row["tokens"], row["cost"]
-    return totals
+    ):
+        totals[row.pop(group_by)].update(row)
+    return dict(totals)
+
+
+def _rollups_of(start: datetime, end: datetime) -> Any:
+    """The usage rollups of the days [start, end) (UTC midnights)."""
+    return UsageDaily.objects.filter(day__gte=start.date(), day__lt=end.date())
 
 
 def _totals_sum(groups: list[dict[str, Any]]) -> dict[str, Any]:
@@ -201,7 +219,8 @@ def team_usage(
     """Jobs, credits and tokens of a team over a month or a day (UTC)."""
     label, start, end = period_parse(period)
     jobs = Job.objects.for_team(team).filter(created_at__gte=start, created_at__lt=end)
-    by_type = _usage_totals(jobs, "job_type")
+    rollups = _rollups_of(start, end).for_team(team)
+    by_type = _usage_totals(jobs, rollups, "job_type")
     job_types: dict[str, Any] = {}
     for job_type, totals in sorted(by_type.items()):
         job_types[job_type] = {
@@ -229,7 +248,8 @@ def organization_usage(
     jobs = Job.objects.filter(
         team__organization=organization, created_at__gte=start, created_at__lt=end
     )
-    by_team = _usage_totals(jobs, "team")
+    rollups = _rollups_of(start, end).filter(team__organization=organization)
+    by_team = _usage_totals(jobs, rollups, "team")
     nothing = _totals_sum([])
     teams = {
         team.team_id: _usage_summary(by_team.get(team.pk, nothing), include_costs=True)

@@ -152,6 +152,7 @@ INSTALLED_APPS = [
     "django_tasks",
     "django_tasks_db",
     "alerts",
+    "usage",
     "saas_litellm.apps.SaasLitellmConfig",
 ]
 
@@ -356,6 +357,11 @@ ROUTER_COOLDOWN_MAX_SECONDS = env.float("ROUTER_COOLDOWN_MAX_SECONDS", default=3
 ROUTER_RETRIES = env.int("ROUTER_RETRIES", default=1)
 ROUTER_RETRY_BACKOFF_SECONDS = env.float("ROUTER_RETRY_BACKOFF_SECONDS", default=0.25)
 ROUTER_RETRY_WAIT_MAX_SECONDS = env.float("ROUTER_RETRY_WAIT_MAX_SECONDS", default=5)
+
+# --- Usage retention (usage/) ---------------------------------------------------------
+# `manage.py prune_calls` deletes the raw call rows (and closed holds) of closed jobs
+# older than this many days by default; usage rollups and the ledger are kept.
+CALL_RETENTION_DAYS = env.int("CALL_RETENTION_DAYS", default=400)
 
 # --- Alerts, webhooks and the worker (alerts/) ---------------------------------------
 # Background work is django-tasks with its database backend: a task is a row written

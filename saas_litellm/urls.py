@@ -26,6 +26,7 @@ urlpatterns = [
     path("", include("credits.urls")),
     path("", include("jobs.urls")),
     path("", include("alerts.urls")),
+    path("", include("usage.urls")),
     # Every other path is a JSON 404 in its API family's dialect, DEBUG or not
     # (handler404 is not used with DEBUG on). The admin and static files are left
     # out, so that /admin still redirects to /admin/ and assets 404 as usual.

@@ -39,7 +39,12 @@ TEAM_ID = "acme-corp"
 ALIAS = "demo"
 EXAMPLES_PER_OPERATION = 8
 SEED = 20_251_129
-CROSS_FIELD_RULES = ["teams_keys_create", "models_create_create", "models_update"]
+CROSS_FIELD_RULES = [
+    "teams_keys_create",
+    "models_create_create",
+    "models_update",
+    "usage_export",
+]
 LLM_OPERATIONS = [
     "jobs_llm_call",
     "jobs_llm_call_stream",
@@ -143,12 +148,23 @@ def _config(ids: dict[str, str], headers: dict[str, str]) -> schemathesis.Config
                 },
                 {
                     # Rules JSON Schema cannot state, answered with a documented 400:
-                    # a key's expires_at must be in the future, and an alias may not
-                    # name itself among its fallbacks.
+                    # a key's expires_at must be in the future, an alias may not
+                    # name itself among its fallbacks, and an export's end is not
+                    # before its start nor more than 366 days after.
                     "include-operation-id": CROSS_FIELD_RULES,
                     "checks": {
                         "positive_data_acceptance": {
                             "expected-statuses": ["2xx", "400", "401", "404", "409"]
+                        }
+                    },
+                },
+                {
+                    # The same period rule on a team's export, which answers a 403
+                    # to a team key naming another team.
+                    "include-operation-id": ["teams_usage_export"],
+                    "checks": {
+                        "positive_data_acceptance": {
+                            "expected-statuses": ["2xx", "400", "401", "403", "404"]
                         }
                     },
                 },

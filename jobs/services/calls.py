@@ -49,6 +49,7 @@ from jobs.services.jobs import (
 from saas_litellm import sql
 from saas_litellm.exceptions import Conflict, JobClosed, ServiceError
 from teams.models import BudgetMode, Team
+from usage.services import usage_record
 
 logger = logging.getLogger(__name__)
 
@@ -364,6 +365,7 @@ def _call_outcome_save(
         sql.update(call, CALL_OUTCOME_FIELDS)
         if not close:
             Job.objects.filter(pk=job.pk).update(last_activity_at=call.completed_at)
+            usage_record(call=call)  # its day's rollup, in this transaction
             return CallOutcome(call=call, job=job)
         status = (
             JobStatus.COMPLETED
@@ -383,6 +385,8 @@ def _call_outcome_save(
                 refusal = exc
             else:
                 job = locked
+        # Last, after the settlement's account row (usage.services.record).
+        usage_record(call=call)
     call.job = job
     if refusal is not None:
         raise refusal
@@ -395,5 +399,6 @@ def _call_outcome_rescue(ticket: CallTicket, now: datetime) -> None:
         with transaction.atomic():
             ticket.call.save(update_fields=CALL_OUTCOME_FIELDS)
             Job.objects.filter(pk=ticket.call.job_id).update(last_activity_at=now)
+            usage_record(call=ticket.call)
     except Exception:
         logger.exception("call %s: outcome not recorded", ticket.call.call_id)

@@ -41,6 +41,7 @@ from saas_litellm.exceptions import (
     TeamSuspended,
 )
 from teams.models import Team, TeamStatus
+from usage.services import usage_charge_record, usage_record
 
 # A call still "in progress" after this long belonged to a process that died.
 STALE_CALL_AFTER = timedelta(minutes=15)
@@ -127,16 +128,32 @@ def job_metadata_update(*, team: Team, job_id: str, metadata: Any) -> Job:
     return job
 
 
-def _stale_calls_fail(job: Job, now: datetime) -> None:
+def _stale_calls_fail(job: Job, now: datetime) -> list[LLMCall]:
+    """Fail the job's calls whose process died mid-call; the calls failed here
+    (for the usage rollups)."""
     if job.created_at > now - STALE_CALL_AFTER:
-        return  # A job's calls are younger than the job: none of them is stale yet.
-    job.calls.filter(
+        return []  # A job's calls are younger than the job: none of them is stale.
+    stale = job.calls.filter(
         status=CallStatus.IN_PROGRESS, created_at__lt=now - STALE_CALL_AFTER
-    ).update(
-        status=CallStatus.FAILED,
-        error="provider_error: abandoned (no outcome recorded)",
-        completed_at=now,
     )
+    failed = {
+        "status": CallStatus.FAILED,
+        "error": "provider_error: abandoned (no outcome recorded)",
+        "completed_at": now,
+    }
+    done = []
+    for call in stale:  # rare (a process died mid-call): each counted once
+        still_open = LLMCall.objects.filter(pk=call.pk, status=CallStatus.IN_PROGRESS)
+        if still_open.update(**failed):
+            for name, value in failed.items():
+                setattr(call, name, value)
+            done.append(call)
+    return done
+
+
+def _usage_recorded(calls: list[LLMCall]) -> None:
+    for call in calls:
+        usage_record(call=call)
 
 
 def job_usage(job: Job) -> tuple[int, Decimal]:
@@ -208,7 +225,7 @@ def job_settle(
     raised before anything that matters is written.
     """
     now = timezone.now()
-    _stale_calls_fail(job, now)
+    stale = _stale_calls_fail(job, now)
     succeeded, tokens, client_cost, running = _usage_and_running(job)
     if running:
         raise calls_in_progress()
@@ -237,6 +254,7 @@ def job_settle(
     sql.update(job, settled)
     if not succeeded:
         credit_release(team=job.team, job_id=job.job_id, savepoint=False)
+        _usage_recorded(stale)
         return None
     entry = credit_capture(
         team=job.team,
@@ -246,6 +264,9 @@ def job_settle(
         actor=actor,
         savepoint=False,
     )
+    # The usage rollups last: after the account row (usage.services.record).
+    usage_charge_record(job=job, entry=entry)
+    _usage_recorded(stale)
     charged = -entry.amount if entry is not None else 0
     if charged != credits:  # capped by what the account had (logged by the capture)
         job.credits_charged = charged

@@ -15,6 +15,7 @@ from jobs.selectors import organization_usage, team_usage
 from jobs.services import job_complete, job_create
 from teams.models import Team
 from teams.services import team_create
+from usage.services import usage_record
 
 pytestmark = pytest.mark.django_db
 
@@ -63,7 +64,7 @@ def test_usage_is_added_up_per_job_type_and_in_total(team):
     job_create(team=team, job_type="summarise")
     translate = job_create(team=team, job_type="translate")
     for job, tokens, cost in ((summarise, 10, "0.01"), (translate, 5, "0.02")):
-        LLMCall.objects.create(
+        call = LLMCall.objects.create(
             job=job,
             team=team,
             model_alias="chat",
@@ -71,6 +72,7 @@ def test_usage_is_added_up_per_job_type_and_in_total(team):
             total_tokens=tokens,
             provider_cost_usd=Decimal(cost),
         )
+        usage_record(call=call)  # as recording a call's outcome does
     job_complete(team=team, job_id=str(summarise.job_id), status="completed")
     usage = team_usage(team=team, period=None, include_costs=True)
     assert usage["job_types"] == {

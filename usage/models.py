@@ -1,0 +1,105 @@
+"""Usage rollups: a day's calls, tokens, credits and costs per team, key, alias, end
+user and job type, kept current by the services that record calls and charge jobs.
+
+A row is written in the transaction that records a call's outcome or a job's charge
+(`usage.services`), so it is never ahead of or behind the calls table and the ledger;
+`manage.py rollups_rebuild --check` proves it. Readers (usage endpoints, exports) cost
+what the days and groups shown cost, not what the number of calls does.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from teams.models import Team, VirtualKey
+
+GROUP_FIELDS = ("day", "team", "key", "model_alias", "user_id", "job_type")
+COUNTER_FIELDS = (
+    "calls",
+    "failed_calls",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "credits",
+    "provider_cost_usd",
+    "client_cost_usd",
+)
+COST_FIELDS = ("provider_cost_usd", "client_cost_usd")
+
+
+class UsageDailyQuerySet(models.QuerySet):
+    def for_team(self, team: Team) -> UsageDailyQuerySet:
+        return self.filter(team=team)
+
+
+class UsageDaily(models.Model):
+    """One group's usage over one UTC day.
+
+    - `day`: a call counts on the day it was created (as the request log and
+      retention see it), a charge on the day of its ledger entry.
+    - `key`: the virtual key that made the calls; NULL while calls do not record
+      their key (today they do not).
+    - `model_alias`: the alias called; a job's charge goes to the alias of its
+      first successful call ('' if its calls are gone).
+    - `user_id`: the job's end user ('' if none); `job_type`: the job's type.
+    - `credits`: credits charged (the ledger's deductions of jobs).
+    """
+
+    day = models.DateField()
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="+")
+    key = models.ForeignKey(
+        VirtualKey, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    model_alias = models.CharField(max_length=100, blank=True)
+    user_id = models.CharField(max_length=200, blank=True)
+    job_type = models.CharField(max_length=100, blank=True)
+    calls = models.PositiveBigIntegerField(default=0)
+    failed_calls = models.PositiveBigIntegerField(default=0)
+    prompt_tokens = models.PositiveBigIntegerField(default=0)
+    completion_tokens = models.PositiveBigIntegerField(default=0)
+    total_tokens = models.PositiveBigIntegerField(default=0)
+    cached_tokens = models.PositiveBigIntegerField(default=0)
+    reasoning_tokens = models.PositiveBigIntegerField(default=0)
+    credits = models.BigIntegerField(default=0)
+    # A call's costs are (14, 8); a day of a group's calls adds up to more.
+    provider_cost_usd = models.DecimalField(max_digits=20, decimal_places=8, default=0)
+    client_cost_usd = models.DecimalField(max_digits=20, decimal_places=8, default=0)
+
+    objects = UsageDailyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "daily usage"
+        verbose_name_plural = "daily usage"
+        ordering = ["-day", "team", "model_alias", "user_id"]
+        indexes = [
+            # A team's days (team usage, its export); every team's days (exports and
+            # organization usage over a period).
+            models.Index(fields=["team", "day"], name="usage_daily_team_day"),
+            models.Index(fields=["day"], name="usage_daily_day"),
+        ]
+        constraints = [
+            # One row per group. Two partial constraints rather than one, because a
+            # NULL key is distinct from every other in a unique index (PostgreSQL's
+            # NULLS NOT DISTINCT is not SQLite's): the upsert names the one that
+            # applies.
+            models.UniqueConstraint(
+                fields=["team", "day", "model_alias", "user_id", "job_type"],
+                condition=Q(key__isnull=True),
+                name="usage_daily_group_without_key",
+            ),
+            models.UniqueConstraint(
+                fields=["team", "day", "key", "model_alias", "user_id", "job_type"],
+                condition=Q(key__isnull=False),
+                name="usage_daily_group_with_key",
+            ),
+            models.CheckConstraint(
+                condition=Q(failed_calls__lte=models.F("calls")),
+                name="usage_daily_failed_within_calls",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.team_id} {self.model_alias or '-'} ({self.calls})"

@@ -1,0 +1,126 @@
+"""Rollups kept current on the hot path: one upsert per recorded call outcome, one per
+charged job, each in the transaction that records the outcome or the charge.
+
+The statements are written out once (as `saas_litellm.sql` does for the rest of the
+hot path): `INSERT … ON CONFLICT (group) WHERE … DO UPDATE SET n = n + excluded.n`,
+which PostgreSQL and SQLite (3.35 or later) both run. Two partial unique constraints
+stand for the group (a NULL key is distinct in a plain one); the statement names the
+one that applies.
+
+Lock order: a transaction takes the team's credit account row (a capture or a
+release) before its rollup rows, so its rollups are written last, just before the
+commit: a one-call job's outcome is recorded after its charge, a job's charge after
+the capture. Taking them the other way round in one place would let a one-call
+job's outcome and another job's charge of the same group deadlock; and a rollup row
+taken early would queue a team's requests on it for longer than on the account.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from django.db import connection
+
+from jobs.models import CallStatus, LLMCall
+from saas_litellm import sql
+from usage.models import COUNTER_FIELDS, GROUP_FIELDS, UsageDaily
+
+if TYPE_CHECKING:
+    from credits.models import LedgerEntry
+    from jobs.models import Job
+
+
+def day_of(moment: datetime) -> date:
+    """The UTC day a moment counts on."""
+    return moment.astimezone(UTC).date()
+
+
+@lru_cache(maxsize=8)
+def _upsert(*, keyed: bool, alias_of_job: bool) -> str:
+    """The upsert of one group's increments. With `alias_of_job`, the alias is the
+    one of the job's first successful call (a subquery, so still one statement)."""
+    quote = connection.ops.quote_name
+    table = quote(UsageDaily._meta.db_table)
+
+    def column(name: str) -> str:
+        return quote(UsageDaily._meta.get_field(name).column)
+
+    columns = ", ".join(column(name) for name in [*GROUP_FIELDS, *COUNTER_FIELDS])
+    alias = "%s"
+    if alias_of_job:
+        calls = quote(LLMCall._meta.db_table)
+        alias = (
+            f"COALESCE((SELECT model_alias FROM {calls} WHERE job_id = %s"  # noqa: S608
+            " AND status = %s ORDER BY created_at, id LIMIT 1), '')"
+        )
+    values = ", ".join(
+        ["%s", "%s", "%s", alias, "%s", "%s"] + ["%s"] * len(COUNTER_FIELDS)
+    )
+    target = [name for name in GROUP_FIELDS if keyed or name != "key"]
+    # The unique constraints list the team first: the same columns, any order.
+    target_columns = ", ".join(column(name) for name in target)
+    condition = "IS NOT NULL" if keyed else "IS NULL"
+    increments = ", ".join(
+        f"{column(name)} = {table}.{column(name)} + excluded.{column(name)}"
+        for name in COUNTER_FIELDS
+    )
+    return (
+        f"INSERT INTO {table} ({columns}) VALUES ({values}) "  # noqa: S608
+        f"ON CONFLICT ({target_columns}) WHERE {column('key')} {condition} "
+        f"DO UPDATE SET {increments}"
+    )
+
+
+def _counters(**given: int | Decimal) -> list[object]:
+    return [sql.value(UsageDaily, name, given.get(name, 0)) for name in COUNTER_FIELDS]
+
+
+def usage_record(*, call: LLMCall, credits: int = 0) -> None:
+    """Add a call's recorded outcome (and `credits`, if the caller charged them
+    with it) to its group's row of the day the call was created. One statement;
+    runs in the caller's transaction, which records the outcome."""
+    job = call.job
+    key_id = getattr(call, "key_id", None)  # calls do not record their key yet
+    params = [
+        sql.value(UsageDaily, "day", day_of(call.created_at)),
+        call.team_id,
+        key_id,
+        call.model_alias,
+        job.user_id,
+        job.job_type,
+        *_counters(
+            calls=1,
+            failed_calls=int(call.status == CallStatus.FAILED),
+            prompt_tokens=call.prompt_tokens,
+            completion_tokens=call.completion_tokens,
+            total_tokens=call.total_tokens,
+            cached_tokens=call.cached_tokens,
+            reasoning_tokens=call.reasoning_tokens,
+            credits=credits,
+            provider_cost_usd=call.provider_cost_usd,
+            client_cost_usd=call.client_cost_usd,
+        ),
+    ]
+    sql.count(_upsert(keyed=key_id is not None, alias_of_job=False), params)
+
+
+def usage_charge_record(*, job: Job, entry: LedgerEntry | None) -> None:
+    """Add the charge a job was given (its ledger entry) to the row of its group
+    (the alias of its first successful call) on the entry's day. One statement, in
+    the settling transaction, after the capture (see the lock order above)."""
+    if entry is None or not entry.amount:
+        return
+    params = [
+        sql.value(UsageDaily, "day", day_of(entry.created_at)),
+        job.team_id,
+        None,  # jobs do not record the key that opened them
+        job.pk,
+        CallStatus.SUCCEEDED.value,
+        job.user_id,
+        job.job_type,
+        *_counters(credits=-entry.amount),
+    ]
+    sql.count(_upsert(keyed=False, alias_of_job=True), params)

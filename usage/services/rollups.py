@@ -1,0 +1,285 @@
+"""Rollups recomputed from the raw tables: the proof that the hot path's upserts
+agree with the calls and the ledger, and the repair when they do not.
+
+What a rollup row holds, recomputed:
+- calls: every call with a recorded outcome (succeeded or failed), on the UTC day it
+  was created, in its group (team, alias, the job's end user and type; no key:
+  calls do not record it);
+- credits: every deduction of a job in the ledger, on the UTC day of its entry, in
+  the group of the job's first successful call ('' as the alias if it has none
+  left: its calls were pruned). Deductions that belong to no job are not usage.
+
+Calls past retention are gone (`prune_calls`) while their rollups stay, so the
+default range starts after the retention cutoff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import (
+    Count,
+    DecimalField,
+    Exists,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
+
+from credits.models import EntryType, LedgerEntry
+from jobs.models import CallStatus, Job, LLMCall
+from usage.models import COUNTER_FIELDS, UsageDaily
+
+Group = tuple[date, int, int | None, str, str, str]
+Counters = tuple[Any, ...]
+ZERO = tuple(0 for _ in COUNTER_FIELDS)
+
+
+@dataclass(frozen=True)
+class RollupDifference:
+    """A group whose stored counters are not the ones recomputed (zeros: no row)."""
+
+    group: Group
+    stored: Counters
+    expected: Counters
+
+    def describe(self) -> str:
+        day, team_pk, key_pk, alias, user_id, job_type = self.group
+        changed = ", ".join(
+            f"{name} {stored} != {expected}"
+            for name, stored, expected in zip(
+                COUNTER_FIELDS, self.stored, self.expected, strict=True
+            )
+            if stored != expected
+        )
+        return (
+            f"{day} team={team_pk} key={key_pk} alias={alias!r} user={user_id!r} "
+            f"job_type={job_type!r}: stored vs recomputed: {changed}"
+        )
+
+
+def rollups_default_start() -> date:
+    """The first day whose calls retention has certainly kept."""
+    cutoff = timezone.now() - timedelta(days=settings.CALL_RETENTION_DAYS)
+    return cutoff.astimezone(UTC).date() + timedelta(days=1)
+
+
+def _bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    """[start, end) as UTC datetimes (end exclusive)."""
+    return (
+        datetime.combine(start, time.min, tzinfo=UTC),
+        datetime.combine(end, time.min, tzinfo=UTC),
+    )
+
+
+def _money(value: Any) -> Decimal:
+    return (value or Decimal(0)).quantize(Decimal("0.00000001"))
+
+
+def _expected(start: date, end: date) -> dict[Group, Counters]:
+    """The rollups of days [start, end) recomputed from the calls and the ledger."""
+    since, until = _bounds(start, end)
+    money = DecimalField(max_digits=20, decimal_places=8)
+    calls = (
+        LLMCall.objects.filter(created_at__gte=since, created_at__lt=until)
+        .exclude(status=CallStatus.IN_PROGRESS)
+        .annotate(day=TruncDate("created_at", tzinfo=UTC))
+        .order_by()
+        .values("day", "team_id", "model_alias", "job__user_id", "job__job_type")
+        .annotate(
+            calls=Count("id"),
+            failed_calls=Count("id", filter=Q(status=CallStatus.FAILED)),
+            prompt_tokens=Sum("prompt_tokens"),
+            completion_tokens=Sum("completion_tokens"),
+            total_tokens=Sum("total_tokens"),
+            cached_tokens=Sum("cached_tokens"),
+            reasoning_tokens=Sum("reasoning_tokens"),
+            provider_cost_usd=Sum("provider_cost_usd", output_field=money),
+            client_cost_usd=Sum("client_cost_usd", output_field=money),
+        )
+    )
+    expected: dict[Group, list[Any]] = {}
+    for row in calls:
+        group = (
+            row["day"],
+            row["team_id"],
+            None,
+            row["model_alias"],
+            row["job__user_id"],
+            row["job__job_type"],
+        )
+        expected[group] = [
+            row["calls"],
+            row["failed_calls"],
+            row["prompt_tokens"] or 0,
+            row["completion_tokens"] or 0,
+            row["total_tokens"] or 0,
+            row["cached_tokens"] or 0,
+            row["reasoning_tokens"] or 0,
+            0,
+            _money(row["provider_cost_usd"]),
+            _money(row["client_cost_usd"]),
+        ]
+    job = Job.objects.filter(job_id=OuterRef("job_id"))
+    first_alias = (
+        LLMCall.objects.filter(job_id=OuterRef("pk"), status=CallStatus.SUCCEEDED)
+        .order_by("created_at", "id")
+        .values("model_alias")[:1]
+    )
+    charges = (
+        LedgerEntry.objects.filter(
+            entry_type=EntryType.DEDUCTION, created_at__gte=since, created_at__lt=until
+        )
+        .filter(Exists(job))
+        .annotate(
+            day=TruncDate("created_at", tzinfo=UTC),
+            user_id=Subquery(job.values("user_id")[:1]),
+            job_type=Subquery(job.values("job_type")[:1]),
+            alias=Coalesce(
+                Subquery(job.annotate(alias=Subquery(first_alias)).values("alias")[:1]),
+                Value(""),
+            ),
+        )
+        .order_by()
+        .values("day", "account__team_id", "alias", "user_id", "job_type")
+        .annotate(charged=Sum("amount"))
+    )
+    credits_at = COUNTER_FIELDS.index("credits")
+    for row in charges:
+        group = (
+            row["day"],
+            row["account__team_id"],
+            None,
+            row["alias"],
+            row["user_id"],
+            row["job_type"],
+        )
+        counters = expected.setdefault(group, list(ZERO))
+        counters[credits_at] = -row["charged"]
+    return {
+        group: tuple(counters)
+        for group, counters in expected.items()
+        if tuple(counters) != ZERO
+    }
+
+
+def _stored(start: date, end: date) -> dict[Group, Counters]:
+    rows = (
+        UsageDaily.objects.filter(day__gte=start, day__lt=end)
+        .order_by()
+        .values_list(
+            "day",
+            "team_id",
+            "key_id",
+            "model_alias",
+            "user_id",
+            "job_type",
+            *COUNTER_FIELDS,
+        )
+    )
+    stored = {}
+    for row in rows:
+        counters = (*row[6:-2], _money(row[-2]), _money(row[-1]))
+        if counters != ZERO:
+            stored[row[:6]] = counters
+    return stored
+
+
+def _differences(start: date, end: date) -> list[RollupDifference]:
+    expected, stored = _expected(start, end), _stored(start, end)
+    return [
+        RollupDifference(
+            group=group,
+            stored=stored.get(group, ZERO),
+            expected=expected.get(group, ZERO),
+        )
+        for group in sorted(
+            expected.keys() | stored.keys(), key=lambda g: (g[0], g[1], str(g[2:]))
+        )
+        if stored.get(group, ZERO) != expected.get(group, ZERO)
+    ]
+
+
+@contextmanager
+def _snapshot() -> Iterator[None]:
+    """One consistent view of the calls, the ledger and the rollups (each call's
+    outcome and its rollup commit together, so a snapshot never sees one without
+    the other). SQLite's read transaction is a snapshot already; inside a caller's
+    transaction (a test's) its isolation level stands."""
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield
+
+
+def rollups_check(*, start: date, end: date) -> list[RollupDifference]:
+    """The groups of days [start, end] whose rollups disagree with the raw tables
+    (none: they agree). Reads one snapshot; takes no lock."""
+    with _snapshot():
+        return _differences(start, end + timedelta(days=1))
+
+
+def _lock_rollups() -> None:
+    """Hold back the hot path's upserts until the transaction ends: a call whose
+    outcome commits after the recount is then added to the rebuilt row, and one
+    that committed before it is in the recount."""
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(UsageDaily._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+
+
+def rollups_rebuild(*, start: date, end: date) -> list[RollupDifference]:
+    """Recompute the rollups of days [start, end] from the raw tables and repair the
+    groups that disagree; answers what was repaired. One short transaction per
+    day, each holding back that moment's call outcomes while it runs."""
+    repaired: list[RollupDifference] = []
+    day = start
+    while day <= end:
+        with transaction.atomic():
+            _lock_rollups()
+            differences = _differences(day, day + timedelta(days=1))
+            for difference in differences:
+                _group_write(difference.group, difference.expected)
+        repaired.extend(differences)
+        day += timedelta(days=1)
+    return repaired
+
+
+def _group_write(group: Group, counters: Counters) -> None:
+    day, team_pk, key_pk, alias, user_id, job_type = group
+    rows = UsageDaily.objects.filter(
+        day=day,
+        team_id=team_pk,
+        key_id=key_pk,
+        model_alias=alias,
+        user_id=user_id,
+        job_type=job_type,
+    )
+    if counters == ZERO:
+        rows.delete()
+        return
+    values = dict(zip(COUNTER_FIELDS, counters, strict=True))
+    if not rows.update(**values):
+        UsageDaily.objects.create(
+            day=day,
+            team_id=team_pk,
+            key_id=key_pk,
+            model_alias=alias,
+            user_id=user_id,
+            job_type=job_type,
+            **values,
+        )

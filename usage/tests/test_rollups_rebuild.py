@@ -1,0 +1,131 @@
+"""`rollups_rebuild --check` proves the rollups agree with the calls and the ledger,
+and names each group that does not; `rollups_rebuild` repairs them."""
+
+from __future__ import annotations
+
+import io
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from http import HTTPStatus
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.db.models import F, Sum
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from credits.models import EntryType, LedgerEntry
+from credits.services import credit_add
+from usage.models import UsageDaily
+from usage.tests.conftest import chat, job_call, job_complete, job_open
+
+
+def rebuild(*args: str) -> str:
+    out = io.StringIO()
+    call_command("rollups_rebuild", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def some_usage(team_client, mock_alias, failing_alias) -> None:
+    chat(team_client, user="u1")
+    chat(team_client, user="u2")
+    job_id = job_open(team_client)
+    job_call(team_client, job_id)
+    job_call(team_client, job_id, model="broken")
+    job_complete(team_client, job_id)
+
+
+@pytest.mark.django_db
+def test_the_check_agrees_after_real_calls(some_usage):
+    assert UsageDaily.objects.count() == 4
+    assert "agree" in rebuild("--check")
+
+
+@pytest.mark.django_db
+def test_a_tampered_row_fails_the_check_and_is_named(some_usage):
+    UsageDaily.objects.filter(user_id="u1").update(calls=F("calls") + 1)
+    with pytest.raises(CommandError, match="1 rollup group"):
+        rebuild("--check")
+    out = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command("rollups_rebuild", "--check", stdout=out)
+    assert "user='u1'" in out.getvalue()
+    assert "calls 2 != 1" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_a_missing_or_extra_row_fails_the_check(some_usage, team):
+    UsageDaily.objects.filter(user_id="u2").delete()
+    UsageDaily.objects.create(
+        day=timezone.now().date(), team=team, model_alias="ghost", calls=1
+    )
+    with pytest.raises(CommandError, match="2 rollup group"):
+        rebuild("--check")
+
+
+@pytest.mark.django_db
+def test_a_rebuild_repairs_what_the_check_found(some_usage):
+    before = set(UsageDaily.objects.values_list("user_id", "model_alias", "calls"))
+    UsageDaily.objects.filter(user_id="u1").update(credits=F("credits") + 5)
+    UsageDaily.objects.filter(user_id="u2").delete()
+    assert "2 fixed" in rebuild()
+    assert "agree" in rebuild("--check")
+    after = set(UsageDaily.objects.values_list("user_id", "model_alias", "calls"))
+    assert after == before
+
+
+@pytest.mark.django_db
+def test_days_outside_the_range_are_not_checked(some_usage):
+    UsageDaily.objects.update(calls=F("calls") + 1)
+    yesterday = (timezone.now() - timedelta(days=1)).date().isoformat()
+    assert "agree" in rebuild("--check", "--start", "2020-01-01", "--end", yesterday)
+
+
+@pytest.mark.django_db
+def test_a_bad_range_is_refused(db):
+    with pytest.raises(CommandError, match="--end"):
+        rebuild("--check", "--start", "2025-02-01", "--end", "2025-01-01")
+
+
+def in_threads(count: int, work) -> list:
+    def run(number: int):
+        try:
+            return work(number)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(run, range(count)))
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_check_agrees_after_concurrent_calls_and_charges(
+    team, team_key, mock_alias
+):
+    """One-call jobs and completed jobs of the same group at once: each outcome and
+    charge counted once, no deadlock between rollup rows and the account row."""
+    credit_add(team=team, credits=1_000, actor="tests")
+
+    def work(number: int) -> int:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {team_key}")
+        if number % 2:
+            body = {"team_id": "acme-corp", "job_type": "report", "model": "mock"}
+            body["messages"] = [{"role": "user", "content": "hi"}]
+            return client.post(
+                "/api/jobs/create-and-call", body, format="json"
+            ).status_code
+        job_id = job_open(client)
+        job_call(client, job_id)
+        return job_complete(client, job_id).status_code
+
+    assert set(in_threads(8, work)) == {HTTPStatus.OK}
+    assert "agree" in rebuild("--check")
+    row = UsageDaily.objects.get()
+    charged = LedgerEntry.objects.filter(entry_type=EntryType.DEDUCTION).aggregate(
+        total=Sum("amount")
+    )["total"]
+    assert (row.calls, row.credits) == (8, -charged)
