@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import statistics
 import sys
@@ -105,5 +106,8 @@ async def measure(calls: int) -> dict[str, float]:
 
 
 if __name__ == "__main__":
+    logging.getLogger("LiteLLM Router").setLevel(logging.WARNING)
+    logging.getLogger("LiteLLM").setLevel(logging.WARNING)
     calls = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
-    sys.stdout.write(json.dumps(asyncio.run(measure(calls))))
+    measured = asyncio.run(measure(calls))
+    sys.stdout.write("\n" + json.dumps(measured) + "\n")  # the last line

@@ -974,10 +974,14 @@ class Bench:
             text=True,
             timeout=240,
         )
-        if done.returncode != 0:
-            self.results["notes"].append(f"routing stage failed: {done.stderr[-500:]}")
+        lines = done.stdout.strip().splitlines()
+        try:
+            return json.loads(lines[-1])
+        except (IndexError, ValueError):
+            self.results["notes"].append(
+                f"routing stage failed ({done.returncode}): {done.stderr[-500:]}"
+            )
             return {}
-        return json.loads(done.stdout)
 
     def correctness(self, ours: Target) -> None:
         with psycopg.connect(self.db_url, autocommit=True) as connection:
