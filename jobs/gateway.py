@@ -507,20 +507,10 @@ async def _attempted(attempts: Attempts, send: Callable[[Route], Awaitable[T]]) 
     last: tuple[Exception, Route] | None = None
     for group in attempts.groups:
         failures: dict[Route, Exception] = {}
-        for route in group.routes:
-            try:
-                return await _attempt(attempts, route, send)
-            except Exception as exc:
-                if not _is_retryable(exc):
-                    raise _failure(exc, route, tried) from None
-                tried.append(_sanitized(exc, route))
-                failures[route] = exc
-                last = (exc, route)
-        for retry in range(settings.ROUTER_RETRIES):
-            route = min(failures, key=lambda r: _retry_wait(failures[r], retry))
-            wait = _retry_wait(failures[route], retry)
-            if wait > settings.ROUTER_RETRY_WAIT_MAX_SECONDS:
-                break
+        pending = [(route, 0.0) for route in group.routes]
+        retries = 0
+        while pending:
+            route, wait = pending.pop(0)
             await asyncio.sleep(wait)
             try:
                 return await _attempt(attempts, route, send)
@@ -530,6 +520,12 @@ async def _attempted(attempts: Attempts, send: Callable[[Route], Awaitable[T]]) 
                 tried.append(_sanitized(exc, route))
                 failures[route] = exc
                 last = (exc, route)
+            if not pending and retries < settings.ROUTER_RETRIES:
+                route = min(failures, key=lambda r: _retry_wait(failures[r], retries))
+                wait = _retry_wait(failures[route], retries)
+                retries += 1
+                if wait <= settings.ROUTER_RETRY_WAIT_MAX_SECONDS:
+                    pending.append((route, wait))
     if last is None:  # pragma: no cover - attempt_order never leaves no route
         raise ProviderError()
     exc, route = last

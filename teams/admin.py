@@ -697,16 +697,7 @@ class DeploymentInline(admin.TabularInline):
     """The alias's further deployments; saved with the alias by its service."""
 
     model = Deployment
-    fields = [
-        "actual_model",
-        "credential",
-        "api_base",
-        "weight",
-        "rpm",
-        "tpm",
-        "pricing_input",
-        "pricing_output",
-    ]
+    fields = services.DEPLOYMENT_FIELDS
     extra = 0
     verbose_name = "further deployment"
     verbose_name_plural = "further deployments (the fields above are the first)"

@@ -295,10 +295,10 @@ class DeploymentWriteSerializer(serializers.Serializer):
     )
 
 
-class ModelAliasWriteSerializer(serializers.Serializer):
+class ModelAliasWriteSerializer(DeploymentWriteSerializer):
     """Create (all required fields) or, with partial=True, update an alias. Its
-    deployments are either `deployments` or the top-level deployment fields (one
-    deployment), not both."""
+    deployments are either `deployments` or the top-level deployment fields (its
+    first deployment's, inherited), not both."""
 
     model_alias = slug_field()
     display_name = StrictCharField(max_length=200, required=False, allow_blank=True)
@@ -308,22 +308,12 @@ class ModelAliasWriteSerializer(serializers.Serializer):
         max_length=200, validators=[litellm_model_validator], required=False
     )
     access_groups = slug_list_field(required=False, allow_empty=True)
-    pricing_input = serializers.DecimalField(
-        max_digits=12, decimal_places=6, min_value=0, required=False, allow_null=True
-    )
-    pricing_output = serializers.DecimalField(
-        max_digits=12, decimal_places=6, min_value=0, required=False, allow_null=True
-    )
     fallbacks = slug_list_field(
         max_items=20,
         required=False,
         allow_empty=True,
         help_text="Other aliases, tried in order (naming the alias itself: 400).",
     )
-    credential = StrictCharField(
-        max_length=100, required=False, allow_null=True, allow_blank=True
-    )
-    api_base = ApiBaseField(required=False)
     max_output_tokens = StrictIntegerField(
         min_value=1, max_value=10_000_000, required=False, allow_null=True
     )
@@ -331,13 +321,6 @@ class ModelAliasWriteSerializer(serializers.Serializer):
         max_length=100_000, required=False, allow_blank=True, trim_whitespace=False
     )
     is_active = StrictBooleanField(required=False)
-    weight = StrictIntegerField(min_value=1, max_value=1000, required=False)
-    rpm = StrictIntegerField(
-        min_value=1, max_value=100_000_000, required=False, allow_null=True
-    )
-    tpm = StrictIntegerField(
-        min_value=1, max_value=2_000_000_000, required=False, allow_null=True
-    )
     deployments = DeploymentWriteSerializer(
         many=True,
         required=False,
@@ -375,7 +358,7 @@ class ModelAliasWriteSerializer(serializers.Serializer):
         return attrs
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        given = sorted(DEPLOYMENT_FIELDS & attrs.keys())
+        given = [name for name in DEPLOYMENT_FIELDS if name in attrs]
         if "deployments" in attrs and given:
             raise serializers.ValidationError(
                 {"deployments": f"Give either deployments or {', '.join(given)}."}

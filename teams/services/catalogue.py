@@ -48,17 +48,15 @@ def provider_credential_get(*, credential: str) -> ProviderCredential:
 
 # What describes one deployment (teams.models.DeploymentFields); an alias's own are
 # its first deployment's.
-DEPLOYMENT_FIELDS = frozenset(
-    {
-        "actual_model",
-        "credential",
-        "api_base",
-        "weight",
-        "rpm",
-        "tpm",
-        "pricing_input",
-        "pricing_output",
-    }
+DEPLOYMENT_FIELDS = (
+    "actual_model",
+    "credential",
+    "api_base",
+    "weight",
+    "rpm",
+    "tpm",
+    "pricing_input",
+    "pricing_output",
 )
 MAX_DEPLOYMENTS = 20
 

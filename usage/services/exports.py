@@ -18,7 +18,7 @@ from django.db.models import DecimalField, F, Sum
 
 from saas_litellm.exceptions import InvalidInput
 from teams.models import Team
-from usage.models import UsageDaily
+from usage.models import COST_FIELDS, COUNTER_FIELDS, UsageDaily
 
 # group_by name → (output column, what it reads)
 GROUPS = {
@@ -29,17 +29,8 @@ GROUPS = {
     "user": ("user_id", "user_id"),
 }
 GROUP_NAMES = tuple(GROUPS)
-COUNT_COLUMNS = (
-    "calls",
-    "failed_calls",
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "cached_tokens",
-    "reasoning_tokens",
-    "credits",
-)
-COST_COLUMNS = ("provider_cost_usd", "client_cost_usd")
+COST_COLUMNS = COST_FIELDS
+COUNT_COLUMNS = tuple(name for name in COUNTER_FIELDS if name not in COST_FIELDS)
 MAX_DAYS = 366
 USD = Decimal("0.00000001")
 
