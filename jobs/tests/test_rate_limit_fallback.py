@@ -30,7 +30,9 @@ def redis_down(settings):
 
 
 @pytest.mark.django_db
-def test_limits_hold_per_process_while_redis_is_down(redis_down, team, caplog):
+def test_limits_hold_per_process_while_redis_is_down(
+    redis_down, team, caplog, whole_window
+):
     team.requests_per_minute = 3
     team.max_parallel_requests = 1
     first = rate_limit_acquire(team=team)
