@@ -54,6 +54,10 @@ class EventType(models.TextChoices):
     THRESHOLD_CROSSED = "credits.threshold_crossed", "Allocation threshold crossed"
     LOW_CREDITS = "credits.low", "Credits low"
     KEY_BUDGET_THRESHOLD = "key.budget_threshold_crossed", "Key budget threshold"
+    USER_BUDGET_THRESHOLD = (
+        "end_user.budget_threshold_crossed",
+        "End-user budget threshold",
+    )
     TEAM_SUSPENDED = "team.suspended", "Team suspended"
     KEY_EXPIRING = "key.expiring", "Key expiring"
     RECONCILE_FAILED = "credits.reconcile_failed", "Ledger does not reconcile"

@@ -37,10 +37,20 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
-from credits.models import CreditAccount, CreditHold, EntryType, LedgerEntry
+from credits.models import (
+    Budget,
+    BudgetPeriod,
+    CreditAccount,
+    CreditHold,
+    EntryType,
+    LedgerEntry,
+)
 from credits.services import (
     MAX_CREDITS_PER_OPERATION,
     TEAM_SETTING_FIELDS,
+    budget_check,
+    budget_get,
+    budget_set,
     credit_add,
     team_budget_mode_set,
     team_onboard,
@@ -387,6 +397,119 @@ class CreditAccountAdmin(ReadOnlyAdmin):
             "form": form,
         }
         return TemplateResponse(request, ADD_CREDITS_TEMPLATE, context)
+
+
+class BudgetForm(forms.ModelForm):
+    """A key's or an end user's budget; the service's own checks, shown here."""
+
+    class Meta:
+        model = Budget
+        fields = ["team", "key", "user_id", "credits", "period"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        team = data.get("team") or getattr(self.instance, "team", None)
+        if team is not None and not self.errors:
+            try:
+                budget_check(
+                    team=team,
+                    key=data.get("key") or self.instance.key,
+                    user_id=data.get("user_id") or self.instance.user_id,
+                    credits=data.get("credits"),
+                    period=data.get("period"),
+                )
+            except ServiceError as error:
+                raise forms.ValidationError(error.detail) from None
+        return data
+
+    def validate_unique(self) -> None:
+        """budget_set updates the holder's budget in place: no duplicate to refuse."""
+
+
+@admin.register(Budget)
+class BudgetAdmin(admin.ModelAdmin):
+    """Budgets inside teams, written through the same service as the API
+    (`budget_set`: audit log, the team's budget flag, the account lock)."""
+
+    form = BudgetForm
+    list_display = [
+        "team",
+        "holder",
+        "credits",
+        "period_shown",
+        "spent",
+        "remaining",
+        "resets_at",
+    ]
+    list_select_related = ["team", "key"]
+    list_filter = ["period"]
+    search_fields = ["team__team_id", "user_id", "key__name", "key__key_prefix"]
+    autocomplete_fields = ["team"]
+    ordering = ["team__team_id", "user_id"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["team", "key", "user_id"] if obj is not None else []
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs):
+        if db_field.name == "key":
+            kwargs["queryset"] = db_field.related_model.objects.select_related("team")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    @admin.display(description="key or end user")
+    def holder(self, budget: Budget) -> str:
+        return f"key {budget.key}" if budget.key_id else f"user {budget.user_id}"
+
+    @admin.display(description="period", ordering="period")
+    def period_shown(self, budget: Budget) -> str:
+        return BudgetPeriod(budget.period).label if budget.period else "all time"
+
+    def _budget_state(self, budget: Budget) -> Any:
+        """This period's spend, read once per row."""
+        if not hasattr(budget, "shown_state"):
+            budget.shown_state = budget_get(
+                team=budget.team, key=budget.key, user_id=budget.user_id or None
+            )
+        return budget.shown_state
+
+    @admin.display(description="spent this period")
+    def spent(self, budget: Budget) -> int:
+        return self._budget_state(budget).spent
+
+    @admin.display(description="remaining")
+    def remaining(self, budget: Budget) -> int | None:
+        return self._budget_state(budget).remaining
+
+    @admin.display(description="resets at")
+    def resets_at(self, budget: Budget) -> datetime | None:
+        return self._budget_state(budget).resets_at
+
+    def save_model(
+        self, request: HttpRequest, obj: Budget, form: Any, change: bool
+    ) -> None:
+        budget_set(
+            team=obj.team,
+            key=obj.key,
+            user_id=obj.user_id or None,
+            credits=obj.credits,
+            period=obj.period,
+            actor=admin_actor(request),
+        )
+        saved = Budget.objects.get(team=obj.team, key=obj.key, user_id=obj.user_id)
+        obj.pk, obj._state.adding = saved.pk, False
+
+    def delete_model(self, request: HttpRequest, obj: Budget) -> None:
+        budget_set(
+            team=obj.team,
+            key=obj.key,
+            user_id=obj.user_id or None,
+            credits=None,
+            period=None,
+            actor=admin_actor(request),
+        )
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Budget]) -> None:
+        for budget in queryset.select_related("team", "key"):
+            self.delete_model(request, budget)
 
 
 @admin.register(LedgerEntry)

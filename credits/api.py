@@ -23,8 +23,11 @@ from credits.serializers import (
     BalanceQuerySerializer,
     BalanceSerializer,
     BudgetModeSerializer,
+    BudgetSerializer,
+    BudgetWriteSerializer,
     CreditAddSerializer,
     CreditWriteSerializer,
+    KeySelfSerializer,
     ReplenishSerializer,
     TeamCreatedSerializer,
     TeamCreateSerializer,
@@ -40,8 +43,12 @@ from credits.serializers import (
     validated,
 )
 from credits.services import (
+    BudgetState,
+    budget_get,
+    budget_set,
     credit_account_get,
     credit_add,
+    key_self,
     team_allowed_model_names,
     team_budget_mode_set,
     team_onboard,
@@ -51,7 +58,13 @@ from credits.services import (
 from saas_litellm.exceptions import InvalidInput, NotFound
 from teams.authentication import ADMIN_AUTH_FAILED, AdminKeyAuthentication
 from teams.models import SLUG_PATTERN, Team
-from teams.permissions import AdminAPIView, IsOperator, TeamOrAdminAPIView
+from teams.permissions import (
+    AdminAPIView,
+    IsOperator,
+    TeamAPIView,
+    TeamOrAdminAPIView,
+)
+from teams.services import virtual_key_get
 
 SLUG = re.compile(SLUG_PATTERN)
 IDEMPOTENCY_HEADER = OpenApiParameter(
@@ -308,3 +321,63 @@ class BudgetModeView(CreditsAPIMixin, AdminAPIView):
         data = validated(BudgetModeSerializer, request.data)
         team = team_budget_mode_set(team=team, actor=str(request.user), **data)
         return Response(TeamRatesSerializer(team).data)
+
+
+# --- Budgets inside a team ------------------------------------------------------------
+
+
+def _budget_body(state: BudgetState) -> dict[str, Any]:
+    return dict(BudgetSerializer(state.as_dict()).data)
+
+
+class KeyBudgetView(CreditsAPIMixin, TeamOrAdminAPIView):
+    """A key's budget: the operator sets it; the operator or that key reads it."""
+
+    def _key(self, team_id: str, key_id: str) -> tuple[Team, Any]:
+        team = self.team(team_id)
+        key = virtual_key_get(team=team, key_id=key_id)
+        user = self.request.user
+        if not user.is_operator and user.key.pk != key.pk:
+            raise NotFound(f"Key '{key_id}' not found")  # another key's: not shown
+        return team, key
+
+    @extend_schema(responses=BudgetSerializer)
+    def get(self, request: Request, team_id: str, key_id: str) -> Response:
+        team, key = self._key(team_id, key_id)
+        return Response(_budget_body(budget_get(team=team, key=key)))
+
+    @extend_schema(request=BudgetWriteSerializer, responses=BudgetSerializer)
+    def put(self, request: Request, team_id: str, key_id: str) -> Response:
+        if not request.user.is_operator:
+            self.permission_denied(request)
+        team, key = self._key(team_id, key_id)
+        data = validated(BudgetWriteSerializer, request.data)
+        state = budget_set(team=team, key=key, actor=str(request.user), **data)
+        return Response(_budget_body(state))
+
+
+class EndUserBudgetView(CreditsAPIMixin, TeamOrAdminAPIView):
+    """An end user's budget: the operator sets it; the operator or any key of the
+    team reads it."""
+
+    @extend_schema(responses=BudgetSerializer)
+    def get(self, request: Request, team_id: str, user_id: str) -> Response:
+        team = self.team(team_id)
+        return Response(_budget_body(budget_get(team=team, user_id=user_id)))
+
+    @extend_schema(request=BudgetWriteSerializer, responses=BudgetSerializer)
+    def put(self, request: Request, team_id: str, user_id: str) -> Response:
+        if not request.user.is_operator:
+            self.permission_denied(request)
+        team = self.team(team_id)
+        data = validated(BudgetWriteSerializer, request.data)
+        state = budget_set(team=team, user_id=user_id, actor=str(request.user), **data)
+        return Response(_budget_body(state))
+
+
+class KeySelfView(TeamAPIView):
+    """The calling key: its name, expiry and budget (never the key itself)."""
+
+    @extend_schema(responses=KeySelfSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(KeySelfSerializer(key_self(key=request.user.key)).data)

@@ -16,7 +16,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from teams.models import Team
+from teams.models import Team, VirtualKey
 
 
 class CreditAccount(models.Model):
@@ -158,6 +158,22 @@ class CreditHold(models.Model):
     expires_at = models.DateTimeField()
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # The key's and the end user's budget periods this job's credits count in,
+    # fixed when the hold opens (a job started in one period ends in it).
+    key_spend = models.ForeignKey(
+        "BudgetSpend",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    user_spend = models.ForeignKey(
+        "BudgetSpend",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -183,6 +199,82 @@ class CreditHold(models.Model):
 
     def __str__(self) -> str:
         return f"hold {self.amount} for job {self.job_id} ({self.status})"
+
+
+class BudgetPeriod(models.TextChoices):
+    DAY = "day", "Day"
+    WEEK = "week", "Week"
+    MONTH = "month", "Month"
+
+
+class Budget(models.Model):
+    """A limit inside a team's pool: on one key, or on one end user (a `user_id`).
+    `period` empty: one limit for all time; else calendar periods in the team's
+    time zone. What is spent is counted per period in BudgetSpend."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="budgets")
+    key = models.OneToOneField(
+        VirtualKey,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="budget",
+    )
+    user_id = models.CharField(max_length=200, blank=True)
+    credits = models.BigIntegerField()
+    period = models.CharField(max_length=10, blank=True, choices=BudgetPeriod.choices)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(credits__gte=0), name="budget_credits_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(period__in=["", *BudgetPeriod.values]),
+                name="budget_period_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(key__isnull=False, user_id="")
+                | (Q(key__isnull=True) & ~Q(user_id="")),
+                name="budget_on_a_key_or_an_end_user",
+            ),
+            models.UniqueConstraint(
+                fields=["team", "user_id"],
+                condition=Q(key__isnull=True),
+                name="budget_one_per_end_user",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        whose = f"key {self.key_id}" if self.key_id else f"user {self.user_id}"
+        return f"{whose}: {self.credits} credits per {self.period or 'all time'}"
+
+
+class BudgetSpend(models.Model):
+    """What a budget's holders used and hold in one period (`period_start`, UTC;
+    the epoch for a budget without a period). Changed only under the team's
+    account row lock, with the team's holds (credits.services)."""
+
+    budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="spends")
+    period_start = models.DateTimeField()
+    used = models.BigIntegerField(default=0)
+    reserved = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["budget", "period_start"], name="budget_spend_one_per_period"
+            ),
+            models.CheckConstraint(
+                condition=Q(used__gte=0) & Q(reserved__gte=0),
+                name="budget_spend_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.budget_id} from {self.period_start}: {self.used}+{self.reserved}"
 
 
 class IdempotencyRecord(models.Model):

@@ -8,11 +8,15 @@ from typing import Any
 
 from rest_framework import serializers
 
-from credits.models import CreditAccount, LedgerEntry
-from credits.services import MAX_CREDITS_PER_OPERATION, team_allowed_model_names
+from credits.models import BudgetPeriod, CreditAccount, LedgerEntry
+from credits.services import (
+    MAX_BUDGET_CREDITS,
+    MAX_CREDITS_PER_OPERATION,
+    team_allowed_model_names,
+)
 from saas_litellm.exceptions import RequestInvalid
 from saas_litellm.json_input import metadata_field
-from teams.models import BudgetMode, Team
+from teams.models import BudgetMode, Team, timezone_names
 from teams.serializers import (
     StrictCharField,
     StrictIntegerField,
@@ -50,6 +54,19 @@ def budget_mode_field(**kwargs: Any) -> serializers.ChoiceField:
         error_messages={
             "invalid_choice": f'"{{input}}" is not a budget mode; use one of: '
             f"{BUDGET_MODES}."
+        },
+        **kwargs,
+    )
+
+
+def timezone_field(**kwargs: Any) -> serializers.ChoiceField:
+    """An IANA time zone name: key and end-user budget periods are calendar days,
+    weeks and months there."""
+    return serializers.ChoiceField(
+        choices=sorted(timezone_names()),
+        error_messages={
+            "invalid_choice": '"{input}" is not a time zone name (use an IANA name'
+            ' such as "Europe/Paris" or "UTC").'
         },
         **kwargs,
     )
@@ -118,6 +135,7 @@ class TeamCreateSerializer(RatesSerializer):
     credits_allocated = credits_field(min_value=0, required=False, default=0)
     budget_mode = budget_mode_field(required=False, default=BudgetMode.JOB_BASED)
     metadata = metadata_field(required=False, default=dict)
+    timezone = timezone_field(required=False, default="UTC")
 
 
 def _limit_field() -> StrictIntegerField:
@@ -136,6 +154,7 @@ class TeamUpdateSerializer(RatesSerializer):
     tokens_per_minute = _limit_field()
     max_parallel_requests = _limit_field()
     metadata = metadata_field(required=False)
+    timezone = timezone_field(required=False)
 
 
 class BalanceSerializer(serializers.ModelSerializer):
@@ -218,6 +237,7 @@ class TeamSummarySerializer(serializers.ModelSerializer):
             "requests_per_minute",
             "tokens_per_minute",
             "max_parallel_requests",
+            "timezone",
             "created_at",
         ]
         read_only_fields = fields
@@ -303,3 +323,42 @@ class TransactionListSerializer(serializers.Serializer):
 class CreditWriteSerializer(serializers.Serializer):
     transaction = TransactionSerializer()
     balance = BalanceSerializer()
+
+
+# --- Budgets inside a team ----------------------------------------------------------
+
+
+class BudgetWriteSerializer(serializers.Serializer):
+    credits = StrictIntegerField(
+        allow_null=True,
+        min_value=0,
+        max_value=MAX_BUDGET_CREDITS,
+        help_text="The limit per period; null removes the budget.",
+    )
+    period = serializers.ChoiceField(
+        choices=BudgetPeriod.values,
+        allow_null=True,
+        required=False,
+        default=None,
+        help_text="Calendar periods in the team's timezone; null: one limit for "
+        "all time.",
+    )
+
+
+class BudgetSerializer(serializers.Serializer):
+    credits = serializers.IntegerField(allow_null=True)
+    period = serializers.CharField(allow_null=True)
+    spent = serializers.IntegerField(help_text="Charged in the current period.")
+    remaining = serializers.IntegerField(
+        allow_null=True, help_text="Neither charged nor held for running work."
+    )
+    resets_at = serializers.DateTimeField(allow_null=True)
+
+
+class KeySelfSerializer(serializers.Serializer):
+    key_id = serializers.UUIDField()
+    name = serializers.CharField()
+    key_prefix = serializers.CharField()
+    team_id = serializers.CharField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    budget = BudgetSerializer(allow_null=True)

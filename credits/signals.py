@@ -13,3 +13,8 @@ from django.dispatch import Signal
 # Sent by `_entry_write` after a ledger entry is inserted: kwargs `entry` (the new
 # LedgerEntry) and `account` (the locked CreditAccount as the entry left it).
 ledger_entry_written = Signal()
+
+# Sent by `credits.services.budgets` when a job's charge is counted in a key's or an
+# end user's budget: kwargs `budget_id`, `period_start` (the BudgetSpend's) and
+# `used_before` / `used_after` (credits used in that period).
+budget_spent = Signal()

@@ -13,6 +13,17 @@ urlpatterns = [
     path(
         "api/teams/<slug_id:team_id>", api.TeamDetailView.as_view(), name="team-detail"
     ),
+    path(
+        "api/teams/<slug_id:team_id>/keys/<str:key_id>/budget",
+        api.KeyBudgetView.as_view(),
+        name="key-budget",
+    ),
+    path(
+        "api/teams/<slug_id:team_id>/end-users/<str:user_id>/budget",
+        api.EndUserBudgetView.as_view(),
+        name="end-user-budget",
+    ),
+    path("api/keys/self", api.KeySelfView.as_view(), name="key-self"),
     path("api/credits/balance", api.BalanceQueryView.as_view(), name="credit-balance"),
     path(
         "api/credits/teams/<slug_id:team_id>/balance",

@@ -72,6 +72,7 @@ class JobCreateView(TeamAPIView):
             job_type=data["job_type"],
             user_id=data.get("user_id", ""),
             metadata=data.get("metadata"),
+            key=request.auth,
         )
         body = {
             "job_id": str(job.job_id),

@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from teams.models import Team
+from teams.models import Team, VirtualKey
 
 
 class JobStatus(models.TextChoices):
@@ -33,6 +33,16 @@ class JobQuerySet(models.QuerySet):
 class Job(models.Model):
     job_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="jobs")
+    # The key that opened the job (its budget pays for the job); empty for jobs
+    # opened before keys were recorded. Not indexed: nothing looks jobs up by key.
+    key = models.ForeignKey(
+        VirtualKey,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+    )
     user_id = models.CharField(max_length=200, blank=True)
     job_type = models.CharField(max_length=100)
     metadata = models.JSONField(default=dict, blank=True)

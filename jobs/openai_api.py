@@ -39,6 +39,8 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from credits.serializers import KeySelfSerializer
+from credits.services import key_self
 from jobs import pipeline
 from jobs.gateway import Completion, usage_of
 from jobs.models import LLMCall
@@ -307,6 +309,19 @@ async def models_list(request: HttpRequest, started: float) -> HttpResponse:
     return JsonResponse(
         {"object": "list", "data": [_model_entry(alias) for alias in aliases]}
     )
+
+
+def _key_info(request: HttpRequest) -> dict[str, Any]:
+    return dict(
+        KeySelfSerializer(key_self(key=pipeline.authenticated_key(request))).data
+    )
+
+
+@pipeline.llm_endpoint("GET", Dialect.OPENAI)
+async def key_info(request: HttpRequest, started: float) -> HttpResponse:
+    """`GET /v1/key`: the calling key and its budget (as `GET /api/keys/self`), for
+    clients that speak only OpenAI's dialect."""
+    return JsonResponse(await sync_to_async(_key_info)(request))
 
 
 @pipeline.llm_endpoint("GET", Dialect.OPENAI)

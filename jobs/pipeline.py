@@ -67,7 +67,7 @@ from saas_litellm.exceptions import (
 from saas_litellm.json_input import json_parse
 from saas_litellm.request_context import request_context_update
 from teams.authentication import TEAM_AUTH_FAILED, VirtualKeyAuthentication
-from teams.models import Team
+from teams.models import Team, VirtualKey
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -130,13 +130,19 @@ def in_database(function: Callable[..., T]) -> Callable[..., Awaitable[T]]:
 # --- Admit ----------------------------------------------------------------------------
 
 
-def authenticate(request: HttpRequest) -> Team:
-    """The caller's team, by the same rules as the DRF views (401 otherwise)."""
+def authenticated_key(request: HttpRequest) -> VirtualKey:
+    """The caller's key, with its team, by the same rules as the DRF views (401
+    otherwise)."""
     result = VirtualKeyAuthentication().authenticate(request)  # type: ignore[arg-type]
     if result is None:
         raise Unauthenticated(TEAM_AUTH_FAILED)
-    principal, _ = result
-    return principal.team
+    _, key = result
+    return key
+
+
+def authenticate(request: HttpRequest) -> Team:
+    """The caller's team (401 without a usable key)."""
+    return authenticated_key(request).team
 
 
 def json_body(request: HttpRequest) -> dict[str, Any]:
@@ -174,7 +180,8 @@ class Admitted:
 def _admit(
     request: HttpRequest, parse: Callable[[Team, dict[str, Any], HttpRequest], Parsed]
 ) -> Admitted:
-    team = authenticate(request)  # a bad key is a 401 before a bad body is a 400
+    key = authenticated_key(request)  # a bad key is a 401 before a bad body a 400
+    team = key.team
     parsed = parse(team, json_body(request), request)
     if parsed.job_id is not None:
         ticket = llm_call_start(
@@ -186,6 +193,7 @@ def _admit(
             new_job=parsed.new_job or NewJob(job_type="llm-call"),
             request=parsed.call,
             streamed=parsed.stream,
+            key=key,
         )
     request_context_update(alias=parsed.call.model)
     return Admitted(team=team, parsed=parsed, ticket=ticket)

@@ -824,8 +824,8 @@ def _openai_call(
 
 
 def openai_endpoints_add(paths: dict[str, Any]) -> None:
-    """/v1/chat/completions, /v1/completions, /v1/embeddings and /v1/models, for the
-    official OpenAI SDKs."""
+    """/v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models and /v1/key,
+    for the official OpenAI SDKs."""
     stream = (
         "With stream: true, `data: <chat.completion.chunk>` frames (model = the alias),"
         " a usage chunk (choices: []) when stream_options.include_usage is true, then"
@@ -890,6 +890,8 @@ def openai_endpoints_add(paths: dict[str, Any]) -> None:
         ("/v1/models/{model}", "openai_models_retrieve", "One model the team may use",
          MODEL, [{"name": "model", "in": "path", "required": True,
                   "schema": {"type": "string"}}]),
+        ("/v1/key", "openai_key_retrieve", "The calling key and its budget",
+         {"$ref": "#/components/schemas/KeySelf"}, []),
     ):  # fmt: skip
         paths[path] = {
             "get": {
@@ -914,7 +916,8 @@ COMMON_ERRORS = {
     400: "Invalid input (`errors` names the fields).",
     401: "Missing or invalid key (invalid_api_key / invalid_admin_key).",
     403: "The key's team is not the team named (team_mismatch), or the team may "
-    "not start work (team_suspended, team_paused, insufficient_credits).",
+    "not start work (team_suspended, team_paused, insufficient_credits, "
+    "key_budget_exceeded, user_budget_exceeded).",
     404: "Not found (an unknown or malformed id).",
     406: "The Accept header does not admit application/json.",
     409: "A request with this Idempotency-Key is still being processed.",

@@ -83,5 +83,6 @@ urlpatterns = [
         name="anthropic-count-tokens",
     ),
     path("v1/models", openai_api.models_list, name="openai-models"),
+    path("v1/key", openai_api.key_info, name="openai-key"),
     path("v1/models/<str:model>", openai_api.model_detail, name="openai-model"),
 ]

@@ -194,6 +194,34 @@ class InsufficientCredits(TeamCannotWork):
     code = "insufficient_credits"
 
 
+class BudgetExceeded(ServiceError):
+    """A key's or an end user's budget inside the team has no room for the work;
+    `retry_after`: seconds until its period starts again (None: no period)."""
+
+    status_code = 403
+
+    def __init__(self, *, retry_after: float | None = None) -> None:
+        super().__init__()
+        self.retry_after = (
+            None if retry_after is None else max(1, math.ceil(retry_after))
+        )
+
+    def headers(self) -> dict[str, str]:
+        if self.retry_after is None:
+            return {}
+        return {"Retry-After": str(self.retry_after)}
+
+
+class KeyBudgetExceeded(BudgetExceeded):
+    detail = "Key budget exceeded"
+    code = "key_budget_exceeded"
+
+
+class UserBudgetExceeded(BudgetExceeded):
+    detail = "End-user budget exceeded"
+    code = "user_budget_exceeded"
+
+
 class ModelAccessDenied(ServiceError):
     status_code = 403
     detail = "Team does not have access to the requested model"

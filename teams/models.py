@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
+import zoneinfo
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -14,6 +17,19 @@ slug_validator = RegexValidator(
     SLUG_PATTERN,
     "Use 1-100 letters, digits, '_', '.' or '-', starting with a letter or digit.",
 )
+
+
+@functools.cache
+def timezone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def timezone_validator(value: str) -> None:
+    if value not in timezone_names():
+        raise ValidationError(
+            f"'{value}' is not a time zone name (use an IANA name such as"
+            " 'Europe/Paris' or 'UTC')"
+        )
 
 
 class Organization(models.Model):
@@ -282,6 +298,15 @@ class Team(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
+    # Key and end-user budget periods are calendar days, weeks and months here.
+    # (Declared after the fields above: in this class body the name `timezone` is
+    # this field from here on, not django.utils.timezone.)
+    timezone = models.CharField(
+        max_length=64, default="UTC", validators=[timezone_validator]
+    )
+    # True while the team has a key or end-user budget (credits.services.budgets
+    # keeps it): admission looks for budgets only then.
+    sub_budgets = models.BooleanField(default=False, editable=False)
 
     objects = TeamQuerySet.as_manager()
 

@@ -3,7 +3,7 @@ called by another app's service (a ledger entry, a team's status), writes in tha
 service's transaction under its lock.
 
 - rules: per-team alert rules, when an alert fires, and `alert_fire`, the one way
-  an alert is written (the extension point for key and end-user budgets)
+  an alert is written
 - webhooks: endpoints, and the delivery of events to them
 - schedule: maintenance run by the workers, once per slot
 """
@@ -14,6 +14,7 @@ from alerts.services.rules import (
     alert_fire,
     alert_rules_get,
     alert_rules_set,
+    alerts_for_budget_spend,
     alerts_for_ledger_entry,
     alerts_for_team_status,
     keys_expiring_alert,
@@ -46,6 +47,7 @@ __all__ = [
     "alert_fire",
     "alert_rules_get",
     "alert_rules_set",
+    "alerts_for_budget_spend",
     "alerts_for_ledger_entry",
     "alerts_for_team_status",
     "keys_expiring_alert",

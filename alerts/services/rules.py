@@ -19,11 +19,8 @@ Periods (what "once" means):
   again alerts twice).
 - key expiring: one per key and expiry date (a new expiry, a new alert).
 
-Extension point for sub-budgets (per key, per end user): the code that charges a
-key's or an end user's budget calls `alert_fire` in its own transaction, under its
-own lock, with event_type `key.budget_threshold_crossed`, a rule such as
-`key_budget:<key_id>:80` and the budget period (`2026-05` for a monthly budget) as
-`period`; delivery and de-duplication come for free.
+- key and end-user budgets: each budget period (`alerts_for_budget_spend`, sent by
+  credits.services.budgets through the `budget_spent` signal, the same way).
 """
 
 from __future__ import annotations
@@ -42,7 +39,7 @@ from alerts.models import (
     AlertSettings,
     EventType,
 )
-from credits.models import CreditAccount, EntryType, LedgerEntry
+from credits.models import Budget, CreditAccount, EntryType, LedgerEntry
 from credits.services import CREDIT_ENTRY_TYPES
 from saas_litellm import sql
 from saas_litellm.exceptions import InvalidInput
@@ -52,6 +49,7 @@ from teams.services import audit_log_write
 logger = logging.getLogger(__name__)
 
 KEY_EXPIRY_WARNING = timedelta(days=7)
+BUDGET_THRESHOLDS_PERCENT = (80, 100)
 MAX_THRESHOLDS = 10
 
 
@@ -247,6 +245,54 @@ def alerts_for_ledger_entry(
                 data={**common, "low_credits": rules.low_credits},
             )
         )
+    return [event for event in fired if event is not None]
+
+
+def alerts_for_budget_spend(
+    *, budget_id: int, period_start: datetime, used_before: int, used_after: int
+) -> list[AlertEvent]:
+    """`key.budget_threshold_crossed` / `end_user.budget_threshold_crossed` when a
+    charge takes a key's or an end user's budget to 80 % or 100 % in its period;
+    called in the charge's transaction, under the team's account row lock."""
+    budget = (
+        Budget.objects.select_related("team__organization", "key")
+        .filter(pk=budget_id)
+        .first()
+    )
+    if budget is None or budget.credits <= 0:
+        return []
+    crossed = [
+        threshold
+        for threshold in BUDGET_THRESHOLDS_PERCENT
+        if used_before * 100 < threshold * budget.credits <= used_after * 100
+    ]
+    team = budget.team
+    whose: dict[str, Any] = (
+        {"key_id": str(budget.key.key_id), "name": budget.key.name}
+        if budget.key is not None
+        else {"user_id": budget.user_id}
+    )
+    fired = [
+        alert_fire(
+            event_type=EventType.KEY_BUDGET_THRESHOLD
+            if budget.key is not None
+            else EventType.USER_BUDGET_THRESHOLD,
+            team=team,
+            organization=team.organization,
+            rule=f"budget:{budget.pk}:{threshold}",
+            period=period_start.isoformat(),
+            data={
+                "team_id": team.team_id,
+                **whose,
+                "threshold_percent": threshold,
+                "credits_limit": budget.credits,
+                "credits_spent": used_after,
+                "period": budget.period or None,
+                "period_start": period_start.isoformat(),
+            },
+        )
+        for threshold in crossed
+    ]
     return [event for event in fired if event is not None]
 
 

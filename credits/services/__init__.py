@@ -5,6 +5,7 @@ writes the ledger entry or hold in the same transaction, so concurrent requests 
 never spend more than the team has and a job is never charged twice.
 
 - `ledger`: the account row, ledger entries, allocations, adjustments and refunds.
+- `budgets`: limits inside a team, on a key or an end user, carried by the holds.
 - `holds`: a job's reservation, its capture (the one charge) or release, and expiry.
 - `pricing`: a job's USD price and its charge in credits.
 - `reconcile`: the check that accounts agree with their ledger and holds.
@@ -15,6 +16,15 @@ Callers import from `credits.services`; the modules are its layout, not its inte
 
 from __future__ import annotations
 
+from credits.services.budgets import (
+    MAX_BUDGET_CREDITS,
+    BudgetState,
+    budget_check,
+    budget_get,
+    budget_set,
+    key_self,
+    period_bounds,
+)
 from credits.services.holds import (
     RELEASE_STATUSES,
     credit_capture,
@@ -50,12 +60,17 @@ from credits.services.teams import (
 
 __all__ = [
     "CREDIT_ENTRY_TYPES",
+    "MAX_BUDGET_CREDITS",
     "MAX_CREDITS_PER_OPERATION",
     "MINIMUM_JOB_CHARGE",
     "RELEASE_STATUSES",
     "TEAM_SETTING_FIELDS",
     "USD_QUANTUM",
+    "BudgetState",
     "OnboardedTeam",
+    "budget_check",
+    "budget_get",
+    "budget_set",
     "client_cost_usd",
     "credit_account_get",
     "credit_account_problems",
@@ -69,6 +84,8 @@ __all__ = [
     "credits_for_job",
     "credits_reconcile",
     "holds_expire",
+    "key_self",
+    "period_bounds",
     "team_allowed_model_names",
     "team_budget_mode_set",
     "team_onboard",

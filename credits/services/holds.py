@@ -23,6 +23,12 @@ from django.db.models import F
 from django.utils import timezone
 
 from credits.models import CreditAccount, CreditHold, EntryType, HoldStatus, LedgerEntry
+from credits.services.budgets import (
+    budgets_grow,
+    budgets_reserve,
+    budgets_room,
+    budgets_settle,
+)
 from credits.services.ledger import (
     MAX_CREDITS_PER_OPERATION,
     _entry_write,
@@ -53,6 +59,8 @@ HOLD_COLUMNS = (
     "expires_at",
     "created_at",
     "closed_at",
+    "key_spend_id",
+    "user_spend_id",
 )
 
 
@@ -77,14 +85,27 @@ def _hold_for_update(account: CreditAccount, job_id: uuid.UUID) -> CreditHold | 
     return hold
 
 
+def _spends(hold: CreditHold) -> tuple[int | None, int | None]:
+    return hold.key_spend_id, hold.user_spend_id
+
+
 def credit_reserve(
-    *, team: Team, job_id: uuid.UUID, credits: int, ttl: timedelta | None = None
+    *,
+    team: Team,
+    job_id: uuid.UUID,
+    credits: int,
+    ttl: timedelta | None = None,
+    key_id: int | None = None,
+    user_id: str = "",
 ) -> CreditHold:
-    """Set `credits` aside for a job, adding to the job's open hold.
+    """Set `credits` aside for a job, adding to the job's open hold, and in the
+    budgets of its key and end user (`key_id`, `user_id`: the job's; they count
+    when the hold opens, see credits.services.budgets).
 
     One conditional UPDATE does the check and the write (and locks the account row),
     so two requests can never both take the last credit. Raises InsufficientCredits
-    when they are not there, and JobClosed when the job was already settled.
+    when they are not there (KeyBudgetExceeded, UserBudgetExceeded when a budget
+    has no room), and JobClosed when the job was already settled.
     Growing a hold also pushes its expiry back: the job is evidently still alive; a
     job whose hold expired gets a fresh one.
     """
@@ -114,10 +135,18 @@ def credit_reserve(
             # The job outlived its hold but is still working: a fresh reservation.
             hold.status, hold.amount, hold.closed_at = HoldStatus.OPEN, 0, None
         if hold is not None:
+            budgets_grow(team=team, spend_ids=_spends(hold), credits=credits)
             hold.amount += credits
             hold.expires_at = expires_at
             hold.save(update_fields=["status", "amount", "expires_at", "closed_at"])
             return hold
+        key_spend_id, user_spend_id = budgets_reserve(
+            team=team,
+            key_id=key_id,
+            user_id=user_id,
+            credits=credits,
+            now=timezone.now(),
+        )
         try:
             with transaction.atomic():
                 return CreditHold.objects.create(
@@ -125,6 +154,8 @@ def credit_reserve(
                     job_id=job_id,
                     amount=credits,
                     expires_at=expires_at,
+                    key_spend_id=key_spend_id,
+                    user_spend_id=user_spend_id,
                 )
         except IntegrityError:
             # The job id is held by another team's account: ids are UUIDs, so this
@@ -135,13 +166,19 @@ def credit_reserve(
 
 
 def credit_reserve_for_new_job(
-    *, team: Team, job_id: uuid.UUID, credits: int, ttl: timedelta | None = None
+    *,
+    team: Team,
+    job_id: uuid.UUID,
+    credits: int,
+    ttl: timedelta | None = None,
+    key_id: int | None = None,
+    user_id: str = "",
 ) -> None:
     """credit_reserve for a job created in the caller's open transaction, which
     therefore has no hold yet, and for an active team only: one conditional UPDATE
     (credits there, team active), then the hold's INSERT (its account found by a
     subquery). On refusal one more read tells why: TeamSuspended, TeamPaused or
-    InsufficientCredits.
+    InsufficientCredits. Then the key's and end user's budgets, as credit_reserve.
 
     Runs in the caller's transaction, without a savepoint: a refusal (or a duplicate
     job id, refused by the unique constraint) must end that transaction.
@@ -176,9 +213,17 @@ def credit_reserve_for_new_job(
         }
         raise refusals.get(status.first(), InsufficientCredits)()
     ((account_id,),) = reserved
+    key_spend_id, user_spend_id = budgets_reserve(
+        team=team, key_id=key_id, user_id=user_id, credits=credits, now=now
+    )
     sql.insert(
         CreditHold(
-            account_id=account_id, job_id=job_id, amount=credits, expires_at=expires_at
+            account_id=account_id,
+            job_id=job_id,
+            amount=credits,
+            expires_at=expires_at,
+            key_spend_id=key_spend_id,
+            user_spend_id=user_spend_id,
         )
     )
 
@@ -203,9 +248,10 @@ def credit_capture(
     A repeat returns the first deduction (None when the first charge was zero). The
     charge never overdraws the account: when the real charge exceeds the hold plus what
     is still available (an estimate that was too low), the team is charged what it has
-    and the shortfall is logged. A job whose hold expired (its worker went quiet) is
-    still billed for what it used, from what is available. A job whose hold was
-    released (failed or cancelled) cannot be charged any more: JobClosed.
+    (and what the key's and end user's budgets have) and the shortfall is logged. A
+    job whose hold expired (its worker went quiet) is still billed for what it used,
+    from what is available. A job whose hold was released (failed or cancelled)
+    cannot be charged any more: JobClosed.
 
     `savepoint=False` (for a caller whose own transaction ends on any error) takes
     no savepoint: an error then rolls the caller's transaction back as a whole.
@@ -221,7 +267,8 @@ def credit_capture(
         # The usual case, in one statement: the job's open hold, captured.
         captured = sql.rows(
             "UPDATE credits_credithold SET status = %s, closed_at = %s"
-            " WHERE account_id = %s AND job_id = %s AND status = %s RETURNING amount",
+            " WHERE account_id = %s AND job_id = %s AND status = %s"
+            " RETURNING amount, key_spend_id, user_spend_id",
             [
                 HoldStatus.CAPTURED.value,
                 sql.value(CreditHold, "closed_at", now),
@@ -230,7 +277,8 @@ def credit_capture(
                 HoldStatus.OPEN.value,
             ],
         )
-        held = captured[0][0] if captured else 0
+        held, key_spend_id, user_spend_id = captured[0] if captured else (0, None, None)
+        spends = (key_spend_id, user_spend_id)
         if not captured:
             hold = _hold_for_update(account, job_id)
             if hold is not None and hold.status == HoldStatus.CAPTURED:
@@ -248,10 +296,16 @@ def credit_capture(
                 # per job.)
                 raise Conflict(f"Job {job_id} belongs to another account")
             _hold_settle_marker(account, hold, job_id=job_id, now=now)
-        charge = min(credits, held + account.credits_remaining)
+            spends = (None, None) if hold is None else _spends(hold)
+        room = budgets_room(spends)
+        charge = min(
+            credits,
+            held + account.credits_remaining,
+            credits if room is None else held + room,
+        )
         if charge < credits:
             logger.warning(
-                "job %s: charge %s capped at %s credits (account exhausted)",
+                "job %s: charge %s capped at %s credits (account or budget exhausted)",
                 job_id,
                 credits,
                 charge,
@@ -259,6 +313,7 @@ def credit_capture(
         account.credits_reserved -= held
         account.credits_used += charge
         sql.update(account, ["credits_reserved", "credits_used", "updated_at"])
+        budgets_settle(spend_ids=spends, held=held, charged=charge)
         if charge == 0:
             return None
         return _entry_write(
@@ -315,6 +370,7 @@ def credit_release(
 def _hold_close(account: CreditAccount, hold: CreditHold, *, status: str) -> None:
     account.credits_reserved -= hold.amount
     sql.update(account, ["credits_reserved", "updated_at"])
+    budgets_settle(spend_ids=_spends(hold), held=hold.amount, charged=0)
     hold.status = status
     hold.closed_at = timezone.now()
     sql.update(hold, ["status", "closed_at"])

@@ -6,11 +6,17 @@ of entries or open holds), never repairs them.
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
+from django.utils import timezone
 
-from credits.models import CreditAccount, EntryType, HoldStatus
+from credits.models import BudgetSpend, CreditAccount, EntryType, HoldStatus
 from credits.services.ledger import CREDIT_ENTRY_TYPES
+from saas_litellm import sql
 
 
 def credit_account_problems(*, account: CreditAccount) -> list[str]:
@@ -37,6 +43,7 @@ def credit_account_problems(*, account: CreditAccount) -> list[str]:
                 "id", "balance_before", "amount", "balance_after"
             )
         )
+        budget_periods = _budget_periods(account)
     credited = sum(sums.get(kind, 0) for kind in CREDIT_ENTRY_TYPES)
     used = -sums.get(EntryType.DEDUCTION, 0) - sums.get(EntryType.REFUND, 0)
     total = sum(sums.values())
@@ -69,7 +76,48 @@ def credit_account_problems(*, account: CreditAccount) -> list[str]:
             )
             break
         expected_before = after
+    # Closed holds go after CALL_RETENTION_DAYS (usage.services.retention): the
+    # deductions of a period that started before then can no longer be summed.
+    complete_after = timezone.now() - timedelta(days=settings.CALL_RETENTION_DAYS)
+    for spend_id, period_start, used, reserved, charged, held in budget_periods:
+        if reserved != held:
+            problems.append(
+                f"budget period {spend_id}: reserved {reserved} != open holds {held}"
+            )
+        if (
+            used != charged
+            and sql.read(BudgetSpend, "period_start", period_start) >= complete_after
+        ):
+            problems.append(
+                f"budget period {spend_id}: used {used} != its jobs' deductions"
+                f" {charged}"
+            )
     return problems
+
+
+def _budget_periods(account: CreditAccount) -> list[tuple[Any, ...]]:
+    """Per key or end-user budget period of the account's team: what it counts as
+    used and reserved, and what its jobs' deductions and open holds add up to."""
+    return sql.rows(
+        "SELECT s.id, s.period_start, s.used, s.reserved,"
+        " COALESCE((SELECT -SUM(e.amount) FROM credits_credithold h"
+        " JOIN credits_ledgerentry e ON e.job_id = h.job_id AND e.entry_type = %s"
+        " WHERE h.account_id = %s AND h.status = %s"
+        " AND (h.key_spend_id = s.id OR h.user_spend_id = s.id)), 0),"
+        " COALESCE((SELECT SUM(h.amount) FROM credits_credithold h"
+        " WHERE h.account_id = %s AND h.status = %s"
+        " AND (h.key_spend_id = s.id OR h.user_spend_id = s.id)), 0)"
+        " FROM credits_budgetspend s JOIN credits_budget b ON b.id = s.budget_id"
+        " WHERE b.team_id = %s ORDER BY s.id",
+        [
+            EntryType.DEDUCTION.value,
+            account.pk,
+            HoldStatus.CAPTURED.value,
+            account.pk,
+            HoldStatus.OPEN.value,
+            account.team_id,
+        ],
+    )
 
 
 def credits_reconcile() -> dict[str, list[str]]:

@@ -34,6 +34,7 @@ TEAM_SETTING_FIELDS = (
     "tokens_per_minute",
     "max_parallel_requests",
     "metadata",
+    "timezone",
 )
 
 

@@ -26,6 +26,7 @@ DETAIL_FIELDS = {
     "requests_per_minute",
     "tokens_per_minute",
     "max_parallel_requests",
+    "timezone",
     "created_at",
     "keys",
 }

@@ -48,7 +48,7 @@ from jobs.services.jobs import (
 )
 from saas_litellm import sql
 from saas_litellm.exceptions import Conflict, JobClosed, ServiceError
-from teams.models import BudgetMode, Team
+from teams.models import BudgetMode, Team, VirtualKey
 from usage.services import usage_record
 
 logger = logging.getLogger(__name__)
@@ -115,7 +115,13 @@ def _call_hold(*, team: Team, job: Job, tokens: int, client_cost: Decimal) -> No
         .first()
     ) or 0
     if required > held:
-        credit_reserve(team=team, job_id=job.job_id, credits=required - held)
+        credit_reserve(
+            team=team,
+            job_id=job.job_id,
+            credits=required - held,
+            key_id=job.key_id,
+            user_id=job.user_id,
+        )
 
 
 def _call_new(
@@ -200,7 +206,12 @@ def llm_call_start(
 
 
 def one_call_job_start(
-    *, team: Team, new_job: NewJob, request: CallRequest, streamed: bool = False
+    *,
+    team: Team,
+    new_job: NewJob,
+    request: CallRequest,
+    streamed: bool = False,
+    key: VirtualKey | None = None,
 ) -> CallTicket:
     """Open a job and record its one call, reserving the call's worst case (at least
     the minimum job charge), in one short transaction; nothing is sent. A refusal
@@ -208,7 +219,7 @@ def one_call_job_start(
 
     `team` must be fresh (read by this request's authentication): its status is
     checked before the rate limit, and again, from the database, by the
-    reservation."""
+    reservation. `key`, the caller's, opens the job: its budget pays too."""
     metadata = metadata_check(new_job.metadata)
     attempts, tokens, reserved_cost = _worst_case(team, request)
     credits = credits_for_job(team=team, total_tokens=tokens, client_cost=reserved_cost)
@@ -218,6 +229,7 @@ def one_call_job_start(
     job = Job(
         job_id=uuid.uuid4(),
         team=team,
+        key=key,
         job_type=new_job.job_type,
         user_id=new_job.user_id,
         metadata=metadata,
@@ -241,7 +253,13 @@ def one_call_job_start(
             call.job = job
             sql.insert(call)
             # Last: the reservation locks the team's account row until the commit.
-            credit_reserve_for_new_job(team=team, job_id=job.job_id, credits=credits)
+            credit_reserve_for_new_job(
+                team=team,
+                job_id=job.job_id,
+                credits=credits,
+                key_id=job.key_id,
+                user_id=job.user_id,
+            )
     except BaseException:
         rate_limit_release(slot=slot)
         raise

@@ -40,7 +40,7 @@ from saas_litellm.exceptions import (
     TeamPaused,
     TeamSuspended,
 )
-from teams.models import Team, TeamStatus
+from teams.models import Team, TeamStatus, VirtualKey
 from usage.services import usage_charge_record, usage_record
 
 # A call still "in progress" after this long belonged to a process that died.
@@ -88,17 +88,26 @@ def job_create(
     job_type: str,
     user_id: str = "",
     metadata: dict[str, Any] | None = None,
+    key: VirtualKey | None = None,
 ) -> Job:
-    """Open a job and reserve its minimum charge (403 when the team cannot pay)."""
+    """Open a job and reserve its minimum charge (403 when the team, or the budget
+    of `key` (the caller's) or of the end user, cannot pay)."""
     team_can_work_check(team=team)
     with transaction.atomic():
         job = Job.objects.create(
             team=team,
+            key=key,
             job_type=job_type,
             user_id=user_id,
             metadata=metadata_check(metadata),
         )
-        credit_reserve(team=team, job_id=job.job_id, credits=MINIMUM_JOB_CHARGE)
+        credit_reserve(
+            team=team,
+            job_id=job.job_id,
+            credits=MINIMUM_JOB_CHARGE,
+            key_id=job.key_id,
+            user_id=user_id,
+        )
     return job
 
 
