@@ -22,6 +22,7 @@ from .models import (
     Job,
     JobCompletion,
     JobDetails,
+    KeyInfo,
     Response,
     ResponseDeleted,
 )
@@ -325,6 +326,10 @@ def get_balance_call(team_id: str) -> Call[Balance]:
     path = "/api/credits/balance"
     params = {"team_id": team_id}
     return Call("GET", path, validator(Balance), params=params, idempotent=True)
+
+
+def get_key_info_call() -> Call[KeyInfo]:
+    return Call("GET", "/api/keys/self", validator(KeyInfo), idempotent=True)
 
 
 # Structured output: the request asks for a JSON schema, the answer is validated.

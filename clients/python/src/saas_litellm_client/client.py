@@ -20,6 +20,7 @@ from ._calls import (
     embed_call,
     get_balance_call,
     get_job_call,
+    get_key_info_call,
     get_response_call,
     parse_structured,
     respond_call,
@@ -41,6 +42,7 @@ from .models import (
     JobCompletion,
     JobDetails,
     JobRef,
+    KeyInfo,
     Response,
     ResponseDeleted,
     ResponseRef,
@@ -465,6 +467,13 @@ class SaasLiteLLMClient(ClientBase[httpx.AsyncClient]):
     async def get_balance(self) -> Balance:
         """The team's credit balance (``credits_remaining`` is what can be spent)."""
         return await self._execute(get_balance_call(self.team_id))
+
+    async def get_key_info(self) -> KeyInfo:
+        """The client's virtual key: its id, name, prefix, team, expiry and
+        ``budget`` (``None`` when the key has no budget of its own; ``remaining``
+        is what the key can still spend in the current period, ``resets_at`` when
+        the next one starts). The key itself is never returned."""
+        return await self._execute(get_key_info_call())
 
     # Transport
 

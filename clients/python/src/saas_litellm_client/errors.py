@@ -9,12 +9,15 @@ and code, so callers can catch exactly what they handle::
         await client.chat(job.job_id, "gpt-4o", messages)
     except InsufficientCreditsError:
         ...  # ask the operator for credits
+    except BudgetExceededError as error:
+        ...  # the key's or end user's budget is spent until error.retry_after
     except RateLimitError as error:
         await asyncio.sleep(error.retry_after or 1)
 """
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -25,9 +28,11 @@ __all__ = [
     "APIConnectionError",
     "APITimeoutError",
     "AuthenticationError",
+    "BudgetExceededError",
     "ConflictError",
     "InsufficientCreditsError",
     "JobClosedError",
+    "KeyBudgetExceededError",
     "ModelAccessDeniedError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -42,6 +47,7 @@ __all__ = [
     "TeamPausedError",
     "TeamSuspendedError",
     "UnexpectedResponseError",
+    "UserBudgetExceededError",
     "ValidationError",
 ]
 
@@ -128,6 +134,32 @@ class TeamPausedError(PermissionDeniedError):
 
 class InsufficientCreditsError(PermissionDeniedError):
     """403 ``insufficient_credits``: the team cannot pay for more work."""
+
+
+class BudgetExceededError(PermissionDeniedError):
+    """403: a budget inside the team (of the key, or of the end user) has no room
+    for the work, although the team may still have credits. Not retried.
+
+    Attributes:
+        retry_after: Seconds until the budget's period starts again, from the
+            ``Retry-After`` header; ``None`` for a budget without a period (it will
+            not reset by itself: the operator must raise it).
+    """
+
+    def __init__(
+        self, detail: str, *, retry_after: int | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(detail, **kwargs)
+        self.retry_after = retry_after
+
+
+class KeyBudgetExceededError(BudgetExceededError):
+    """403 ``key_budget_exceeded``: the virtual key's budget is spent."""
+
+
+class UserBudgetExceededError(BudgetExceededError):
+    """403 ``user_budget_exceeded``: the end user's budget is spent (the job's
+    ``user_id``, or ``user`` on the /v1 endpoints)."""
 
 
 class ModelAccessDeniedError(PermissionDeniedError):
@@ -217,6 +249,8 @@ _FORBIDDEN_BY_CODE: dict[str, type[PermissionDeniedError]] = {
     "insufficient_credits": InsufficientCreditsError,
     "model_access_denied": ModelAccessDeniedError,
     "team_mismatch": TeamMismatchError,
+    "key_budget_exceeded": KeyBudgetExceededError,
+    "user_budget_exceeded": UserBudgetExceededError,
 }
 
 
@@ -276,6 +310,10 @@ def error_from_response(response: httpx.Response) -> SaasLiteLLMError:
         return AuthenticationError(detail, **kwargs)
     if status == 403:
         cls = _FORBIDDEN_BY_CODE.get(code or "", PermissionDeniedError)
+        if issubclass(cls, BudgetExceededError):
+            seconds = parse_retry_after(response.headers.get("Retry-After"))
+            retry_after = None if seconds is None else math.ceil(seconds)
+            return cls(detail, retry_after=retry_after, **kwargs)
         return cls(detail, **kwargs)
     if status == 404:
         return NotFoundError(detail, **kwargs)

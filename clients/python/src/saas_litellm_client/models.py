@@ -26,6 +26,8 @@ __all__ = [
     "JobDetails",
     "JobRef",
     "JobStatus",
+    "KeyBudget",
+    "KeyInfo",
     "OutputTokensDetails",
     "Response",
     "ResponseCompleted",
@@ -218,6 +220,38 @@ class Balance(_Model):
     credits_reserved: int = 0
     credits_remaining: int
     budget_mode: str | None = None
+
+
+class KeyBudget(_Model):
+    """The budget of a key inside its team, in its current period.
+
+    Attributes:
+        credits: The limit per period (``None``: no limit).
+        period: ``"day"``, ``"week"`` or ``"month"`` (calendar periods in the team's
+            time zone), or ``None`` for one limit for all time.
+        spent: Credits charged in the current period.
+        remaining: Credits neither charged nor held for running work (``None``: no
+            limit).
+        resets_at: When the next period starts (``None``: no period).
+    """
+
+    credits: int | None = None
+    period: str | None = None
+    spent: int = 0
+    remaining: int | None = None
+    resets_at: datetime | None = None
+
+
+class KeyInfo(_Model):
+    """The calling virtual key, as returned by :meth:`SaasLiteLLMClient.get_key_info`
+    (never the key itself); ``budget`` is ``None`` when the key has no budget."""
+
+    key_id: str
+    name: str
+    key_prefix: str
+    team_id: str
+    expires_at: datetime | None = None
+    budget: KeyBudget | None = None
 
 
 JobRef = str | uuid.UUID | Job | JobDetails

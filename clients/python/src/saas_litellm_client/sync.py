@@ -24,6 +24,7 @@ from ._calls import (
     embed_call,
     get_balance_call,
     get_job_call,
+    get_key_info_call,
     get_response_call,
     parse_structured,
     respond_call,
@@ -45,6 +46,7 @@ from .models import (
     JobCompletion,
     JobDetails,
     JobRef,
+    KeyInfo,
     Response,
     ResponseDeleted,
     ResponseRef,
@@ -320,6 +322,11 @@ class SaasLiteLLMSyncClient(ClientBase[httpx.Client]):
     def get_balance(self) -> Balance:
         """The team's credit balance; see :meth:`SaasLiteLLMClient.get_balance`."""
         return self._execute(get_balance_call(self.team_id))
+
+    def get_key_info(self) -> KeyInfo:
+        """The client's virtual key and its budget; see
+        :meth:`SaasLiteLLMClient.get_key_info`."""
+        return self._execute(get_key_info_call())
 
     def _execute(self, call: Call[T]) -> T:
         return call.result(self._send(call, stream=False))
