@@ -40,8 +40,8 @@ class UsageDaily(models.Model):
 
     - `day`: a call counts on the day it was created (as the request log and
       retention see it), a charge on the day of its ledger entry.
-    - `key`: the virtual key that made the calls; NULL while calls do not record
-      their key (today they do not).
+    - `key`: the virtual key that opened the calls' job (whose budget paid); NULL
+      for jobs opened by the operator or before jobs recorded their key.
     - `model_alias`: the alias called; a job's charge goes to the alias of its
       first successful call ('' if its calls are gone).
     - `user_id`: the job's end user ('' if none); `job_type`: the job's type.

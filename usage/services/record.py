@@ -83,7 +83,7 @@ def usage_record(*, call: LLMCall, credits: int = 0) -> None:
     with it) to its group's row of the day the call was created. One statement;
     runs in the caller's transaction, which records the outcome."""
     job = call.job
-    key_id = getattr(call, "key_id", None)  # calls do not record their key yet
+    key_id = job.key_id  # the key that opened the job
     params = [
         sql.value(UsageDaily, "day", day_of(call.created_at)),
         call.team_id,
@@ -116,11 +116,11 @@ def usage_charge_record(*, job: Job, entry: LedgerEntry | None) -> None:
     params = [
         sql.value(UsageDaily, "day", day_of(entry.created_at)),
         job.team_id,
-        None,  # jobs do not record the key that opened them
+        job.key_id,
         job.pk,
         CallStatus.SUCCEEDED.value,
         job.user_id,
         job.job_type,
         *_counters(credits=-entry.amount),
     ]
-    sql.count(_upsert(keyed=False, alias_of_job=True), params)
+    sql.count(_upsert(keyed=job.key_id is not None, alias_of_job=True), params)

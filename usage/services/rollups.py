@@ -3,8 +3,8 @@ agree with the calls and the ledger, and the repair when they do not.
 
 What a rollup row holds, recomputed:
 - calls: every call with a recorded outcome (succeeded or failed), on the UTC day it
-  was created, in its group (team, alias, the job's end user and type; no key:
-  calls do not record it);
+  was created, in its group (team, the job's key, alias, the job's end user and
+  type);
 - credits: every deduction of a job in the ledger, on the UTC day of its entry, in
   the group of the job's first successful call ('' as the alias if it has none
   left: its calls were pruned). Deductions that belong to no job are not usage.
@@ -96,7 +96,14 @@ def _expected(start: date, end: date) -> dict[Group, Counters]:
         .exclude(status=CallStatus.IN_PROGRESS)
         .annotate(day=TruncDate("created_at", tzinfo=UTC))
         .order_by()
-        .values("day", "team_id", "model_alias", "job__user_id", "job__job_type")
+        .values(
+            "day",
+            "team_id",
+            "job__key_id",
+            "model_alias",
+            "job__user_id",
+            "job__job_type",
+        )
         .annotate(
             calls=Count("id"),
             failed_calls=Count("id", filter=Q(status=CallStatus.FAILED)),
@@ -114,7 +121,7 @@ def _expected(start: date, end: date) -> dict[Group, Counters]:
         group = (
             row["day"],
             row["team_id"],
-            None,
+            row["job__key_id"],
             row["model_alias"],
             row["job__user_id"],
             row["job__job_type"],
@@ -144,6 +151,7 @@ def _expected(start: date, end: date) -> dict[Group, Counters]:
         .filter(Exists(job))
         .annotate(
             day=TruncDate("created_at", tzinfo=UTC),
+            key_id=Subquery(job.values("key_id")[:1]),
             user_id=Subquery(job.values("user_id")[:1]),
             job_type=Subquery(job.values("job_type")[:1]),
             alias=Coalesce(
@@ -152,7 +160,7 @@ def _expected(start: date, end: date) -> dict[Group, Counters]:
             ),
         )
         .order_by()
-        .values("day", "account__team_id", "alias", "user_id", "job_type")
+        .values("day", "account__team_id", "key_id", "alias", "user_id", "job_type")
         .annotate(charged=Sum("amount"))
     )
     credits_at = COUNTER_FIELDS.index("credits")
@@ -160,7 +168,7 @@ def _expected(start: date, end: date) -> dict[Group, Counters]:
         group = (
             row["day"],
             row["account__team_id"],
-            None,
+            row["key_id"],
             row["alias"],
             row["user_id"],
             row["job_type"],

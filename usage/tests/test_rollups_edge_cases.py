@@ -59,15 +59,13 @@ def test_a_call_abandoned_by_its_process_counts_as_failed_when_its_job_closes(te
     assert "agree" in out.getvalue()
 
 
-def test_calls_made_with_a_key_are_counted_per_key(job, team):
-    """Ready for calls that record their key: a keyed group has a row of its own."""
+def test_calls_are_counted_per_key_that_opened_their_job(job, team):
+    """A job opened by a key counts in that key's row; one opened by the operator
+    (no key) in the group without a key."""
     key = VirtualKey.objects.get(team=team)
+    keyed = Job.objects.create(team=team, key=key, job_type=job.job_type)
     for _ in range(2):
-        call = LLMCall(
-            job=job, team=team, model_alias="mock", created_at=job.created_at
-        )
-        call.key_id = key.pk  # what a call recording its key would carry
-        usage_record(call=call)
+        usage_record(call=LLMCall(job=keyed, team=team, model_alias="mock"))
     usage_record(call=LLMCall(job=job, team=team, model_alias="mock"))
     counted = set(UsageDaily.objects.values_list("key_id", "calls"))
     assert counted == {(key.pk, 2), (None, 1)}
