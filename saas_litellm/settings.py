@@ -395,7 +395,10 @@ WORKER_SCHEDULE = {
     "reconcile_credits": env.int("WORKER_RECONCILE_EVERY", default=86400),
     "keys_expiring": env.int("WORKER_KEYS_EXPIRING_EVERY", default=3600),
     "webhooks_sweep": env.int("WORKER_WEBHOOKS_SWEEP_EVERY", default=60),
+    "prune_worker_rows": env.int("WORKER_PRUNE_EVERY", default=86400),
 }
+# Finished task rows and schedule runs older than this are deleted (daily).
+WORKER_KEEP_FINISHED_DAYS = env.int("WORKER_KEEP_FINISHED_DAYS", default=14)
 
 # --- Logging --------------------------------------------------------------------------
 # LOG_FORMAT=json: every record is one JSON line with the request's id, and the app

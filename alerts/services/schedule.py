@@ -11,12 +11,14 @@ both mark themselves running, then each looks for the other, so at most one goes
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.core.management import call_command
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -53,6 +55,20 @@ def _webhooks_sweep(slot: datetime) -> str:
     return f"enqueued {webhook_deliveries_sweep()}"
 
 
+def _prune_worker_rows(slot: datetime) -> str:
+    """The queue's finished task rows (through django-tasks-db's own command) and
+    finished schedule runs, past WORKER_KEEP_FINISHED_DAYS."""
+    days = settings.WORKER_KEEP_FINISHED_DAYS
+    out = io.StringIO()
+    call_command("prune_db_task_results", min_age_days=days, stdout=out)
+    runs, _ = (
+        ScheduleRun.objects.filter(slot_start__lt=slot - timedelta(days=days))
+        .exclude(status__in=[RunStatus.QUEUED, RunStatus.RUNNING])
+        .delete()
+    )
+    return f"{out.getvalue().strip()}; {runs} schedule run(s) deleted"
+
+
 @dataclass(frozen=True)
 class Schedule:
     name: str
@@ -70,6 +86,7 @@ SCHEDULES = (
     Schedule("reconcile_credits", "reconcile_credits", _reconcile_credits),
     Schedule("keys_expiring", "keys_expiring", _keys_expiring),
     Schedule("webhooks_sweep", "webhooks_sweep", _webhooks_sweep),
+    Schedule("prune_worker_rows", "prune_worker_rows", _prune_worker_rows),
 )
 SCHEDULES_BY_NAME = {schedule.name: schedule for schedule in SCHEDULES}
 

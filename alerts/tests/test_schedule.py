@@ -80,3 +80,22 @@ def test_concurrent_ticks_enqueue_each_slot_once():
         enqueued = sum(pool.map(tick, range(8)))
     assert enqueued == len(SCHEDULES)
     assert ScheduleRun.objects.count() == len(SCHEDULES)
+
+
+@pytest.mark.django_db
+def test_finished_worker_rows_past_their_keep_are_pruned_daily(settings):
+    now = timezone.now()
+    old = now - timedelta(days=settings.WORKER_KEEP_FINISHED_DAYS + 1)
+    ScheduleRun.objects.create(name="expire_jobs", slot_start=old, status="done")
+    kept_running = ScheduleRun.objects.create(
+        name="expire_holds", slot_start=old, status=RunStatus.RUNNING, started_at=old
+    )
+    recent = ScheduleRun.objects.create(
+        name="expire_jobs", slot_start=now - timedelta(days=1), status="done"
+    )
+    run = ScheduleRun.objects.create(name="prune_worker_rows", slot_start=now)
+    assert schedule_run_execute(run_id=run.pk) == RunStatus.DONE
+    left = set(ScheduleRun.objects.values_list("pk", flat=True))
+    assert left == {kept_running.pk, recent.pk, run.pk}
+    run.refresh_from_db()
+    assert "1 schedule run(s) deleted" in run.detail
