@@ -97,8 +97,7 @@ TOKENS = Counter(
 )
 CREDITS_CHARGED = Counter(
     "credits_charged",
-    "Credits charged to jobs, by team (so far: one-call jobs, settled by the "
-    "call pipeline).",
+    "Credits charged to jobs, by team (counted when the charge commits).",
     ["team"],
     namespace=NAMESPACE,
 )
@@ -176,7 +175,7 @@ def _outcome(call: Any) -> str:
 
 def llm_call_recorded(*, team_id: str, outcome: CallOutcome) -> None:
     """A call's outcome was recorded (and its one-call job settled)."""
-    call, job = outcome.call, outcome.job
+    call = outcome.call
     context = request_context()
     endpoint = route_of(context.request if context is not None else None)
     LLM_CALLS.labels(call.model_alias, endpoint, _outcome(call)).inc()
@@ -187,12 +186,11 @@ def llm_call_recorded(*, team_id: str, outcome: CallOutcome) -> None:
         TOKENS.labels(team, "prompt").inc(call.prompt_tokens)
     if call.completion_tokens:
         TOKENS.labels(team, "completion").inc(call.completion_tokens)
-    if job.credits_charged:
-        credits_charged(team_id=team_id, credits=job.credits_charged)
 
 
 def credits_charged(*, team_id: str, credits: int) -> None:
-    """A job was charged (today from the pipeline's one-call jobs only)."""
+    """A job's charge was committed (jobs.services.job_settle: one-call jobs,
+    completed jobs and expired ones alike)."""
     CREDITS_CHARGED.labels(team_label(team_id)).inc(credits)
 
 

@@ -31,7 +31,7 @@ from credits.services import (
     credits_for_job,
 )
 from jobs.models import CallStatus, Job, JobStatus, LLMCall
-from saas_litellm import sql
+from saas_litellm import metrics, sql
 from saas_litellm.exceptions import (
     Conflict,
     InvalidInput,
@@ -280,6 +280,11 @@ def job_settle(
     if charged != credits:  # capped by what the account had (logged by the capture)
         job.credits_charged = charged
         sql.update(job, ["credits_charged"])
+    if charged:
+        team_id = job.team.team_id
+        transaction.on_commit(
+            lambda: metrics.credits_charged(team_id=team_id, credits=charged)
+        )
     return entry
 
 

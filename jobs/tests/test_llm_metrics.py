@@ -27,7 +27,7 @@ def chat(client, **overrides):
 
 
 def test_a_chat_completion_moves_the_call_token_and_credit_counters(
-    team_client, chat_alias
+    team_client, chat_alias, django_capture_on_commit_callbacks
 ):
     calls = {"alias": "chat", "endpoint": CHAT, "outcome": "succeeded"}
     before = (
@@ -37,7 +37,8 @@ def test_a_chat_completion_moves_the_call_token_and_credit_counters(
         sample("credits_charged_total", team="acme-corp"),
         sample("provider_latency_seconds_count", alias="chat"),
     )
-    assert chat(team_client).status_code == HTTPStatus.OK
+    with django_capture_on_commit_callbacks(execute=True):  # the charge commits
+        assert chat(team_client).status_code == HTTPStatus.OK
     call = LLMCall.objects.get()
     assert call.prompt_tokens > 0
     assert (
@@ -108,7 +109,12 @@ def test_the_second_call_is_a_catalogue_cache_hit(team_client, chat_alias):
 
 
 def test_a_team_beyond_the_cap_counts_as_other(
-    organization, chat_alias, access_group, client, settings
+    organization,
+    chat_alias,
+    access_group,
+    client,
+    settings,
+    django_capture_on_commit_callbacks,
 ):
     issued = team_create(
         organization=organization, team_id="capped-team", actor="tests"
@@ -117,12 +123,13 @@ def test_a_team_beyond_the_cap_counts_as_other(
     issued.key.team.access_groups.add(access_group)
     settings.METRICS_MAX_TEAMS = 0
     before = sample("credits_charged_total", team="other")
-    response = client.post(
-        "/v1/chat/completions",
-        call_body(),
-        content_type="application/json",
-        HTTP_AUTHORIZATION=f"Bearer {issued.plaintext}",
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/v1/chat/completions",
+            call_body(),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {issued.plaintext}",
+        )
     assert response.status_code == HTTPStatus.OK
     assert sample("credits_charged_total", team="other") == before + 1
     assert sample("credits_charged_total", team="capped-team") == 0
