@@ -19,6 +19,26 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
 accesslog = "-" if os.environ.get("ACCESS_LOG", "") else None
+if os.environ.get("LOG_FORMAT") == "json":
+    # Gunicorn's own lines (boot, worker exits and timeouts; uvicorn's worker writes
+    # through them too) in the app's JSON, so a log shipper reads one format.
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "saas_litellm.logs.JsonFormatter"}},
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "root": {"level": "INFO", "handlers": ["console"]},
+        "loggers": {
+            name: {"level": "INFO", "handlers": ["console"], "propagate": False}
+            for name in ("gunicorn.error", "gunicorn.access")
+        },
+    }
 # Gunicorn's control socket (for `gunicornc`) defaults to one path per user: a second
 # instance on the machine (a benchmark beside `make run`) took it over and deleted it
 # on exit. Off unless GUNICORN_CONTROL_SOCKET names a path for this instance alone.

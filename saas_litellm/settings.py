@@ -9,6 +9,7 @@ must be given and strong, or start-up stops with a message that names what is mi
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -428,6 +429,9 @@ LOGGING = {
         "saas_litellm.access": {"level": "INFO" if LOG_FORMAT == "json" else "WARNING"},
     },
 }
+if LOG_FORMAT == "json":
+    # Python's warnings as records (logger py.warnings), not bare lines on stderr.
+    logging.captureWarnings(True)
 
 # --- Metrics (GET /metrics, saas_litellm/metrics.py) ---------------------------------
 # Served to the admin key, or without one to these addresses or networks (e.g.

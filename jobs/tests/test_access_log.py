@@ -10,8 +10,10 @@ import logging
 from http import HTTPStatus
 
 import pytest
+import requests
 
 from jobs.tests.conftest import call_body
+from jobs.tests.processes import gunicorn_start, server_env, server_stop, server_wait
 from saas_litellm.logs import JsonFormatter
 
 PROMPT = "the quick brown ocelot counts to 7731"
@@ -102,3 +104,24 @@ def test_a_stream_is_logged_at_its_end_with_its_credits(
     assert (line["status"], line["alias"]) == (200, "chat")
     assert line["credits_charged"] == 1
     assert line["request_id"] == response["X-Request-Id"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_under_gunicorn_every_line_is_json(tmp_path, team_key, chat_alias):
+    """gunicorn's own lines (boot, workers, shutdown) as well as the app's."""
+    server = gunicorn_start(server_env(LOG_FORMAT="json"), tmp_path / "server.log")
+    server_wait(server)
+    answer = requests.post(
+        f"{server.url}/v1/chat/completions",
+        json=call_body(),
+        headers={"Authorization": f"Bearer {team_key}"},
+        timeout=30,
+    )
+    assert answer.status_code == HTTPStatus.OK
+    server_stop(server)
+    records = [json.loads(line) for line in server.log.read_text().splitlines() if line]
+    loggers = {record["logger"] for record in records}
+    assert {"gunicorn.error", "saas_litellm.access"} <= loggers
+    access = [r for r in records if r["logger"] == "saas_litellm.access"]
+    assert access[-1]["request_id"] == answer.headers["X-Request-Id"]
