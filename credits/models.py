@@ -277,6 +277,25 @@ class BudgetSpend(models.Model):
         return f"{self.budget_id} from {self.period_start}: {self.used}+{self.reserved}"
 
 
+class ReconcileCheckpoint(models.Model):
+    """How far reconciliation verified an account's ledger: its last verified entry
+    (by id), the balance after it and the running sums of the entries up to it
+    (credits.services.reconcile). The ledger is append-only, so the next run
+    verifies only the entries after it. `account_id` is no foreign key on purpose:
+    writing a checkpoint must not lock the account row (a key-share lock) that the
+    team's requests hold."""
+
+    account_id = models.BigIntegerField(primary_key=True)
+    entry_id = models.BigIntegerField()
+    balance = models.BigIntegerField()
+    credited = models.BigIntegerField()
+    used = models.BigIntegerField()
+    checked_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"account {self.account_id} verified to entry {self.entry_id}"
+
+
 class IdempotencyRecord(models.Model):
     """The first answer to an admin write sent with an `Idempotency-Key` header."""
 
