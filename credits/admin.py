@@ -380,7 +380,7 @@ class CreditAccountAdmin(ReadOnlyAdmin):
                 else:
                     self.message_user(
                         request,
-                        f"{account.team.team_id}: {entry.amount} credits added "
+                        f"Team {account.team.team_id}: {entry.amount} credits added "
                         f"(transaction {entry.transaction_id}).",
                         messages.SUCCESS,
                     )
@@ -724,7 +724,9 @@ class TeamAdminWithCredits(TeamAdminBase):
                         )
                     except ServiceError as error:
                         self.message_user(
-                            request, f"{team.team_id}: {error.detail}", messages.ERROR
+                            request,
+                            f"Team {team.team_id}: {error.detail}",
+                            messages.ERROR,
                         )
                     else:
                         changed.append(team.team_id)

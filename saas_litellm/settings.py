@@ -147,6 +147,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    # Swagger UI's files for /api/docs/, served with the admin's (no CDN).
+    "drf_spectacular_sidecar",
     "teams",
     "credits",
     "jobs",
@@ -325,6 +327,10 @@ SPECTACULAR_SETTINGS = {
     # Our PATCH endpoints validate their whole body (required fields stay required),
     # so no "Patched…" request components with every field optional.
     "COMPONENT_SPLIT_PATCH": False,
+    # /api/docs/ loads Swagger UI from this server's static files (WhiteNoise), not
+    # from a CDN: the docs work offline and the page makes no third-party request.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     # The async LLM endpoints are plain Django views: the first hook documents them;
     # the others document, once, the errors of each kind of operation and how DRF
     # reads input.

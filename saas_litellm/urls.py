@@ -15,6 +15,11 @@ from saas_litellm.metrics import MetricsView
 handler404 = "saas_litellm.exceptions.json_not_found"
 handler500 = "saas_litellm.exceptions.json_server_error"
 
+# The operator's dashboard is Django's default admin site, branded.
+admin.site.site_header = "SaaS LiteLLM"
+admin.site.site_title = "SaaS LiteLLM"
+admin.site.index_title = "Operator dashboard"
+
 urlpatterns = [
     path("health", health.health, name="health"),
     path("ready", health.ready, name="ready"),

@@ -147,6 +147,15 @@ class ServiceAdmin(admin.ModelAdmin):
         for obj in queryset:
             self.delete_model(request, obj)
 
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple:
+        """Rows that protect the object (an organization's teams) stop the delete:
+        say so, rather than that a permission to delete them is missing (no one may
+        delete a team, and deleting its organization would not delete it)."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(
+            objs, request
+        )
+        return deleted, counts, set() if protected else perms_needed, protected
+
     def changeform_view(
         self,
         request: HttpRequest,
@@ -352,7 +361,7 @@ class TeamAdminBase(ServiceAdmin):
                 team=team, status=status, actor=admin_actor(request)
             )
             self.message_user(
-                request, f"{team.team_id} is now {status}.", messages.SUCCESS
+                request, f"Team {team.team_id} is now {status}.", messages.SUCCESS
             )
             return HttpResponseRedirect(change_url)
         context = {
@@ -604,7 +613,7 @@ class VirtualKeyAdmin(admin.ModelAdmin):
                 )
             except ServiceError as exc:
                 self.message_user(
-                    request, f"{key.key_prefix}: {exc.detail}", messages.ERROR
+                    request, f"Key {key.key_prefix}: {exc.detail}", messages.ERROR
                 )
             else:
                 issued.append((rotated.key, rotated.plaintext))
@@ -824,7 +833,8 @@ class ModelAliasAdmin(ServiceAdmin):
     def deployments_test(self, request: HttpRequest, queryset: QuerySet) -> None:
         for check in deployments_check(aliases=list(queryset)):
             via = check.credential or "no credential"
-            tested = f"{check.deployment} ({check.model}, {via})"
+            # Messages start with a word: the admin capitalizes their first letter.
+            tested = f"Deployment {check.deployment} ({check.model}, {via})"
             if check.ok:
                 self.message_user(
                     request, f"{tested}: ok in {check.latency_ms} ms", messages.SUCCESS
@@ -910,12 +920,24 @@ class ProviderCredentialAdmin(ServiceAdmin):
 # --- Audit log ---------------------------------------------------------------------
 
 
+RECENT_AUDIT_ENTRIES = 10
+
+
 @admin.register(AuditLog)
 class AuditLogAdmin(admin.ModelAdmin):
     list_display = ["created_at", "actor", "action", "object_type", "object_id"]
     list_filter = ["action", "object_type"]
     search_fields = ["actor", "action", "object_id"]
     date_hierarchy = "created_at"
+
+    def recent_entries(self, request: HttpRequest) -> list[AuditLog] | None:
+        """The admin home's "Recent actions" (the `recent_audit_log` tag): the newest
+        entries, whoever acted (API or admin), or None for a user who may not read
+        the audit log. Who, what, which object and when: before/after are not read."""
+        if not self.has_view_permission(request):
+            return None
+        fields = ["actor", "action", "object_type", "object_id", "created_at"]
+        return list(AuditLog.objects.only(*fields)[:RECENT_AUDIT_ENTRIES])
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
