@@ -2,6 +2,10 @@
 
 A fixed handful of aggregate queries, whatever the number of teams, jobs or calls:
 the home page must stay fast as the business grows (tested with a query counter).
+Calls, costs and credits are read from the daily usage rollups (usage.models.
+UsageDaily: a call counts there once its outcome is recorded, a charge on the day of
+its ledger entry), so their cost depends on the days and groups shown, not on the
+number of calls; jobs are counted from the jobs' (created_at) index.
 
 Definitions the dashboard shows:
 - "today" is the current UTC day; "30 days" is today and the 29 days before it.
@@ -26,9 +30,10 @@ from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from credits.models import CreditAccount, EntryType, LedgerEntry
-from jobs.models import CallStatus, Job, LLMCall
+from credits.models import CreditAccount
+from jobs.models import Job
 from teams.models import Organization, Team, TeamStatus
+from usage.models import UsageDaily
 
 CHART_DAYS = 30
 LOW_CREDITS_PERCENT = 10
@@ -63,14 +68,10 @@ def _percent(part: Decimal | int, whole: Decimal | int) -> Decimal | None:
 
 
 def _daily(
-    *,
-    window_start: datetime,
-    days: list[date],
-    jobs: Any,
-    calls: Any,
-    entries: Any,
+    *, window_start: datetime, days: list[date], jobs: Any, usage: Any
 ) -> list[DailyPoint]:
-    """Jobs, credits and provider cost per day: one grouped query per series."""
+    """Jobs, credits and provider cost per day: one grouped query for the jobs,
+    one over the rollups for the rest."""
     job_counts = {
         row["day"]: row["count"]
         for row in jobs.filter(created_at__gte=window_start)
@@ -79,30 +80,19 @@ def _daily(
         .annotate(count=Count("pk"))
         .order_by()
     }
-    credit_sums = {
-        row["day"]: -row["total"]
-        for row in entries.filter(
-            created_at__gte=window_start, entry_type=EntryType.DEDUCTION
-        )
-        .annotate(day=TruncDate("created_at"))
+    sums = {
+        row["day"]: row
+        for row in usage.filter(day__gte=days[0])
         .values("day")
-        .annotate(total=Sum("amount"))
-        .order_by()
-    }
-    cost_sums = {
-        row["day"]: row["total"]
-        for row in calls.filter(created_at__gte=window_start)
-        .annotate(day=TruncDate("created_at"))
-        .values("day")
-        .annotate(total=Sum("provider_cost_usd"))
+        .annotate(credits=Sum("credits"), cost=Sum("provider_cost_usd"))
         .order_by()
     }
     return [
         DailyPoint(
             day=day,
             jobs=job_counts.get(day, 0),
-            credits=credit_sums.get(day, 0) or 0,
-            cost_usd=Decimal(cost_sums.get(day) or 0),
+            credits=sums.get(day, {}).get("credits") or 0,
+            cost_usd=Decimal(sums.get(day, {}).get("cost") or 0),
         )
         for day in days
     ]
@@ -137,33 +127,31 @@ def dashboard_stats(*, now: datetime | None = None) -> dict[str, Any]:
         today=Count("pk", filter=Q(created_at__gte=today_start)),
         month=Count("pk"),
     )
-    calls = LLMCall.objects.filter(created_at__gte=window_start).aggregate(
-        today=Count("pk", filter=Q(created_at__gte=today_start)),
-        month=Count("pk"),
-        failed=Count("pk", filter=Q(status=CallStatus.FAILED)),
+    today = today_start.date()
+    usage = UsageDaily.objects.filter(day__gte=days[0]).aggregate(
+        calls_today=Sum("calls", filter=Q(day=today)),
+        calls=Sum("calls"),
+        failed=Sum("failed_calls"),
         provider_cost=Sum("provider_cost_usd"),
         billed=Sum("client_cost_usd"),
+        credits_today=Sum("credits", filter=Q(day=today)),
+        credits=Sum("credits"),
     )
-    credits = LedgerEntry.objects.filter(
-        created_at__gte=window_start, entry_type=EntryType.DEDUCTION
-    ).aggregate(
-        today=Sum("amount", filter=Q(created_at__gte=today_start)),
-        month=Sum("amount"),
-    )
-    provider_cost = Decimal(calls["provider_cost"] or ZERO)
-    billed = Decimal(calls["billed"] or ZERO)
+    calls = {name: usage[name] or 0 for name in ("calls_today", "calls", "failed")}
+    provider_cost = Decimal(usage["provider_cost"] or ZERO)
+    billed = Decimal(usage["billed"] or ZERO)
     low_accounts = low_credit_accounts()
     return {
         "organizations": Organization.objects.count(),
         "teams": teams,
         "jobs_today": jobs["today"],
         "jobs_30d": jobs["month"],
-        "calls_today": calls["today"],
-        "calls_30d": calls["month"],
+        "calls_today": calls["calls_today"],
+        "calls_30d": calls["calls"],
         "failed_calls_30d": calls["failed"],
-        "failed_call_rate": _percent(calls["failed"], calls["month"]),
-        "credits_today": -(credits["today"] or 0),
-        "credits_30d": -(credits["month"] or 0),
+        "failed_call_rate": _percent(calls["failed"], calls["calls"]),
+        "credits_today": usage["credits_today"] or 0,
+        "credits_30d": usage["credits"] or 0,
         "provider_cost_30d": provider_cost.quantize(CENTS),
         "billed_30d": billed.quantize(CENTS),
         "margin_30d": (billed - provider_cost).quantize(CENTS),
@@ -176,8 +164,7 @@ def dashboard_stats(*, now: datetime | None = None) -> dict[str, Any]:
             window_start=window_start,
             days=days,
             jobs=Job.objects.all(),
-            calls=LLMCall.objects.all(),
-            entries=LedgerEntry.objects.all(),
+            usage=UsageDaily.objects.all(),
         ),
     }
 
@@ -189,8 +176,7 @@ def team_daily_usage(*, team: Team, now: datetime | None = None) -> list[DailyPo
         window_start=window_start,
         days=days,
         jobs=Job.objects.for_team(team),
-        calls=LLMCall.objects.filter(team=team),
-        entries=LedgerEntry.objects.filter(account__team=team),
+        usage=UsageDaily.objects.filter(team=team),
     )
 
 

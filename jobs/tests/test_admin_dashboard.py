@@ -18,6 +18,7 @@ from jobs.models import CallStatus, Job, LLMCall
 from jobs.services import job_complete, job_create
 from teams.models import Team
 from teams.services import team_create, team_status_set
+from usage.services import usage_record
 
 pytestmark = pytest.mark.django_db
 
@@ -37,7 +38,8 @@ def funded_team(organization, team_id: str, credits: int) -> Team:
 
 
 def call(job: Job, status: str, provider: str, client: str) -> LLMCall:
-    return LLMCall.objects.create(
+    """A call with its outcome recorded (its rollup written, as recording does)."""
+    recorded = LLMCall.objects.create(
         job=job,
         team=job.team,
         model_alias="chat",
@@ -45,6 +47,8 @@ def call(job: Job, status: str, provider: str, client: str) -> LLMCall:
         provider_cost_usd=Decimal(provider),
         client_cost_usd=Decimal(client),
     )
+    usage_record(call=recorded)
+    return recorded
 
 
 def test_the_home_shows_the_dashboard_above_the_app_list(operator, team):
