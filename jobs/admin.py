@@ -13,6 +13,7 @@ adds the usage panels (recent jobs, open holds, a 30-day chart).
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.db.models import Q, QuerySet
@@ -170,6 +171,13 @@ class LLMCallAdmin(HistoryListAdmin):
         name for row in fields for name in (row if isinstance(row, tuple) else (row,))
     ]
 
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:
+        """Links from the spend analytics (usage/admin.py) also filter by the job's
+        key and end user."""
+        if lookup in ("job__key__id__exact", "job__user_id__exact"):
+            return True
+        return super().lookup_allowed(lookup, value, request)
+
     def search_lookups(self, term: str) -> Q:
         value = uuid_or_none(term)
         if value is not None:
@@ -255,7 +263,17 @@ class TeamAdmin(TeamAdminWithCredits):
             "daily": daily,
             "chart_prefix": "team",
         }
-        return render_to_string(CHARTS_TEMPLATE, context)
+        analytics = (
+            reverse("admin:usage_usagedaily_changelist")
+            + "?"
+            + urlencode({"team": team.team_id})
+        )
+        return format_html(
+            '{}<p><a href="{}">Spend analytics of this team</a> (by key, alias and '
+            "end user, any period)</p>",
+            render_to_string(CHARTS_TEMPLATE, context),
+            analytics,
+        )
 
     @admin.display(description="Recent jobs")
     def recent_jobs(self, team: Team) -> str:

@@ -1,0 +1,113 @@
+"""The spend analytics page (usage/admin.py): a period's totals and margin, the
+stacked daily chart and the top teams, keys, aliases and end users, read from the
+rollups, each row linking to the request log filtered the same way."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+from http import HTTPStatus
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from saas_litellm.exceptions import InvalidInput
+from usage.models import UsageDaily
+from usage.services.analytics import period_of, spend_analytics
+from usage.tests.conftest import chat
+
+pytestmark = pytest.mark.django_db
+PAGE = "admin:usage_usagedaily_changelist"
+
+
+@pytest.fixture
+def operator(db) -> Client:
+    user = get_user_model().objects.create_superuser("op", "op@example.com", None)
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def usage(team_client, mock_alias, failing_alias):
+    """Three one-call jobs of `acme-corp` (two for end user u-1), and a failure."""
+    for user in ("u-1", "u-1", "u-2"):
+        assert chat(team_client, user=user).status_code == HTTPStatus.OK
+    chat(team_client, model="broken")
+
+
+def test_periods_are_presets_or_a_range():
+    today = date(2026, 11, 29)
+    assert period_of(today=today).start == date(2026, 10, 31)
+    assert period_of(preset="7d", today=today).start == date(2026, 11, 23)
+    assert period_of(preset="month", today=today).start == date(2026, 11, 1)
+    ranged = period_of(start="2026-11-01", end="2026-11-03", today=today)
+    assert len(ranged.days) == 3
+    for bad in ({"start": "2026-13-01"}, {"start": "2026-11-05", "end": "2026-11-01"}):
+        with pytest.raises(InvalidInput):
+            period_of(**bad, today=today)
+    with pytest.raises(InvalidInput):
+        period_of(preset="1y", today=today)
+
+
+def test_the_figures_add_up_to_the_rollups(usage, team):
+    analytics = spend_analytics(period=period_of(preset="7d"))
+    totals = analytics.totals.figures
+    assert (totals["calls"], totals["failed_calls"], totals["credits"]) == (4, 1, 3)
+    rows = UsageDaily.objects.all()
+    assert totals["client_cost_usd"] == sum(r.client_cost_usd for r in rows)
+    margin = analytics.totals.margin_usd
+    assert margin == (
+        Decimal(totals["client_cost_usd"]) - Decimal(totals["provider_cost_usd"])
+    ).quantize(Decimal("0.01"))
+    users = {row.label: row.figures["credits"] for row in analytics.tops["user"]}
+    assert users == {"u-1": 2, "u-2": 1, "(none)": 0}
+    (key_row,) = analytics.tops["key"]
+    assert (key_row.label, key_row.figures["calls"]) == ("default", 4)
+    today = timezone.now().date()
+    (last_day,) = [d for d in analytics.daily if d["day"] == today]
+    assert dict(last_day["series"]) == {"mock": 3, "broken": 0, "other": 0}
+
+
+def test_the_page_shows_the_tops_and_links_to_the_filtered_log(operator, usage, team):
+    page = operator.get(reverse(PAGE), {"preset": "7d"})
+    assert page.status_code == HTTPStatus.OK
+    html = page.content.decode()
+    assert "Spend analytics" in html
+    assert '<svg class="chart stacked"' in html
+    links = [
+        link for row_links in page.context["tops"].values() for _, link in row_links
+    ]
+    (row, link) = page.context["tops"]["alias"][0]
+    query = parse_qs(urlparse(link).query)
+    assert query["model_alias"] == [row.label]
+    assert query["created_from"] == [
+        (timezone.now().date() - timedelta(days=6)).isoformat()
+    ]
+    for link in links:
+        assert operator.get(link).status_code == HTTPStatus.OK  # every filter allowed
+    user_link = next(
+        link for row, link in page.context["tops"]["user"] if row.label == "u-1"
+    )
+    log = operator.get(user_link)
+    assert len(log.context["cl"].result_list) == 2  # u-1's two calls
+
+
+def test_one_team_and_a_bad_period(operator, usage, team, other_team):
+    page = operator.get(reverse(PAGE), {"team": "globex"})
+    assert page.context["analytics"].totals.figures["calls"] is None  # no usage
+    bad = operator.get(reverse(PAGE), {"start": "yesterday"})
+    assert bad.status_code == HTTPStatus.OK
+    assert "Period: start and end must be dates" in bad.content.decode()
+    unknown = operator.get(reverse(PAGE), {"team": "nobody"})
+    assert unknown.context["analytics"].team is None
+
+
+def test_the_team_page_links_to_its_analytics(operator, team):
+    page = operator.get(reverse("admin:teams_team_change", args=[team.pk]))
+    assert page.status_code == HTTPStatus.OK
+    assert f"{reverse(PAGE)}?team=acme-corp" in page.content.decode()
