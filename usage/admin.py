@@ -24,6 +24,12 @@ from usage.models import UsageDaily
 from usage.services.analytics import Analytics, period_of, spend_analytics
 
 CHART_WIDTH, CHART_HEIGHT = 600, 160
+TOP_TITLES = {
+    "team": ("Top teams", "Team"),
+    "key": ("Top keys", "Key"),
+    "alias": ("Top aliases", "Alias"),
+    "user": ("Top end users", "End user"),
+}
 PRESET_LABELS = [
     ("7d", "7 days"),
     ("30d", "30 days"),
@@ -112,10 +118,14 @@ class SpendAnalyticsAdmin(admin.ModelAdmin):
             messages.error(request, f"Period: {error.detail}. The last 30 days shown.")
             period = period_of()
         analytics = spend_analytics(period=period, team=team)
-        tops = {
-            group: [(row, _log_link(analytics, group, row.value)) for row in rows]
+        tops = [
+            (
+                group,
+                TOP_TITLES[group],
+                [(row, _log_link(analytics, group, row.value)) for row in rows],
+            )
             for group, rows in analytics.tops.items()
-        }
+        ]
         context = {
             **self.admin_site.each_context(request),
             "title": "Spend analytics"

@@ -25,6 +25,7 @@ from django.utils import timezone
 from jobs.models import CallStatus, Job, LLMCall
 from jobs.services import job_complete, job_create
 from teams.models import Team
+from usage.services import usage_record
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -178,23 +179,27 @@ def test_an_operator_creates_funds_rotates_and_suspends_a_team(
 
 
 def some_history(team: Team) -> None:
-    """Jobs and calls spread over the last days, so the charts have a shape."""
+    """Jobs and calls spread over the last days and two aliases, recorded with
+    their rollups, so the charts have a shape."""
     now = timezone.now()
     for days_ago, count in [(1, 2), (3, 5), (6, 1), (9, 4), (12, 3), (20, 6), (0, 2)]:
-        for _ in range(count):
-            job = job_create(team=team, job_type="chart-demo")
-            LLMCall.objects.create(
+        for number in range(count):
+            moment = now - timedelta(days=days_ago)
+            job = job_create(team=team, job_type="chart-demo", user_id=f"user-{number}")
+            Job.objects.filter(pk=job.pk).update(created_at=moment)
+            call = LLMCall.objects.create(
                 job=job,
                 team=team,
-                model_alias="demo",
+                model_alias="demo" if number % 3 else "demo-large",
                 status=CallStatus.FAILED if days_ago == 9 else CallStatus.SUCCEEDED,
+                prompt_tokens=100 * count,
+                completion_tokens=40 * count,
                 provider_cost_usd=Decimal("0.0125") * count,
                 client_cost_usd=Decimal("0.015") * count,
+                created_at=moment,
             )
+            usage_record(call=call)
             job_complete(team=team, job_id=str(job.job_id), status="completed")
-            moment = now - timedelta(days=days_ago)
-            Job.objects.filter(pk=job.pk).update(created_at=moment)
-            LLMCall.objects.filter(job=job).update(created_at=moment)
 
 
 def test_the_dashboard_home_shows_numbers_and_charts_with_the_admin_styles(
@@ -215,3 +220,20 @@ def test_the_dashboard_home_shows_numbers_and_charts_with_the_admin_styles(
     wait_for_text(operator, "chart-demo")  # recent jobs
     assert len(operator.find_elements(By.CSS_SELECTOR, "svg.chart")) == 3
     screenshot(operator, "team-page-with-usage.png")
+
+
+def test_spend_analytics_and_the_request_log_it_links_to(live_server, operator, team):
+    some_history(team)
+    operator.get(f"{live_server.url}/admin/usage/usagedaily/?preset=30d")
+    wait_for_text(operator, "Top aliases")
+    chart = operator.find_element(By.CSS_SELECTOR, "svg.chart.stacked")
+    assert chart.find_elements(By.CSS_SELECTOR, "rect")
+    screenshot(operator, "spend-analytics.png")
+    aliases = operator.find_element(By.CSS_SELECTOR, ".analytics-top-alias")
+    first_alias = aliases.find_element(By.CSS_SELECTOR, "tbody th").text
+    aliases.find_element(By.LINK_TEXT, "requests").click()
+    wait_for_text(operator, "Select LLM call")
+    rows = operator.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
+    assert rows
+    assert all(first_alias in row.text for row in rows)
+    screenshot(operator, "request-log-filtered.png")

@@ -79,10 +79,9 @@ def test_the_page_shows_the_tops_and_links_to_the_filtered_log(operator, usage, 
     html = page.content.decode()
     assert "Spend analytics" in html
     assert '<svg class="chart stacked"' in html
-    links = [
-        link for row_links in page.context["tops"].values() for _, link in row_links
-    ]
-    (row, link) = page.context["tops"]["alias"][0]
+    tops = {group: rows for group, _, rows in page.context["tops"]}
+    links = [link for rows in tops.values() for _, link in rows]
+    (row, link) = tops["alias"][0]
     query = parse_qs(urlparse(link).query)
     assert query["model_alias"] == [row.label]
     assert query["created_from"] == [
@@ -90,9 +89,7 @@ def test_the_page_shows_the_tops_and_links_to_the_filtered_log(operator, usage, 
     ]
     for link in links:
         assert operator.get(link).status_code == HTTPStatus.OK  # every filter allowed
-    user_link = next(
-        link for row, link in page.context["tops"]["user"] if row.label == "u-1"
-    )
+    user_link = next(link for row, link in tops["user"] if row.label == "u-1")
     log = operator.get(user_link)
     assert len(log.context["cl"].result_list) == 2  # u-1's two calls
 
