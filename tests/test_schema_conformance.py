@@ -44,6 +44,7 @@ CROSS_FIELD_RULES = [
     "models_create_create",
     "models_update",
     "usage_export",
+    "calls_export",
 ]
 LLM_OPERATIONS = [
     "jobs_llm_call",
@@ -161,7 +162,10 @@ def _config(ids: dict[str, str], headers: dict[str, str]) -> schemathesis.Config
                 {
                     # The same period rule on a team's export, which answers a 403
                     # to a team key naming another team.
-                    "include-operation-id": ["teams_usage_export"],
+                    "include-operation-id": [
+                        "teams_usage_export",
+                        "teams_calls_export",
+                    ],
                     "checks": {
                         "positive_data_acceptance": {
                             "expected-statuses": ["2xx", "400", "401", "403", "404"]

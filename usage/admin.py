@@ -4,7 +4,8 @@ A period (presets or a date range) and optionally one team: totals with the marg
 a daily chart of credits stacked by alias (server-rendered SVG, no JavaScript, no
 CDN) and the top teams, keys, aliases and end users, each row linking to the request
 log filtered the same way. The figures come from usage.services.analytics; this
-module only lays them out.
+module only lays them out. The page's period downloads as CSV, its rollups or its
+request log, through the operator API's exports (usage.services.exports).
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
 
 from saas_litellm.exceptions import InvalidInput
 from teams.models import Team
+from usage.api import export_response
 from usage.models import UsageDaily
-from usage.services.analytics import Analytics, period_of, spend_analytics
+from usage.services import GROUP_NAMES, calls_export, usage_export
+from usage.services.analytics import Analytics, Period, period_of, spend_analytics
 
 CHART_WIDTH, CHART_HEIGHT = 600, 160
 TOP_TITLES = {
@@ -97,11 +100,16 @@ class SpendAnalyticsAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def changelist_view(
-        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
-    ) -> HttpResponse:
-        if not self.has_view_permission(request):
-            raise PermissionDenied
+    def get_urls(self) -> list[URLPattern]:
+        download = self.admin_site.admin_view(self.download_view)
+        return [
+            path("download/", download, name="usage_usagedaily_download"),
+            *super().get_urls(),
+        ]
+
+    def _page(self, request: HttpRequest) -> tuple[Team | None, Period]:
+        """The page's team and period, from its query (an unknown team or a bad
+        period is said in a message, and the defaults are shown)."""
         query = request.GET
         team = None
         if query.get("team"):
@@ -117,6 +125,43 @@ class SpendAnalyticsAdmin(admin.ModelAdmin):
         except InvalidInput as error:
             messages.error(request, f"Period: {error.detail}. The last 30 days shown.")
             period = period_of()
+        return team, period
+
+    def download_view(self, request: HttpRequest) -> HttpResponse:
+        """The page's period and team as a CSV: its usage rollups per day, team,
+        key, alias and end user (`what=usage`), or its request log (`what=calls`),
+        with the operator's columns."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        team, period = self._page(request)
+        if request.GET.get("what") == "calls":
+            export = calls_export(
+                start=period.start, end=period.end, include_costs=True, team=team
+            )
+        else:
+            export = usage_export(
+                start=period.start,
+                end=period.end,
+                group_by=list(GROUP_NAMES),
+                include_costs=True,
+                team=team,
+            )
+        return export_response(request, export, "csv")
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        query = request.GET
+        team, period = self._page(request)
+        downloads = urlencode(
+            {
+                "start": period.start.isoformat(),
+                "end": period.end.isoformat(),
+                **({"team": team.team_id} if team is not None else {}),
+            }
+        )
         analytics = spend_analytics(period=period, team=team)
         tops = [
             (
@@ -135,6 +180,7 @@ class SpendAnalyticsAdmin(admin.ModelAdmin):
             "chart": _stacked_chart(analytics),
             "tops": tops,
             "log_link": _log_link(analytics, None, None),
+            "download": f"{reverse('admin:usage_usagedaily_download')}?{downloads}",
             "presets": PRESET_LABELS,
             "chosen": {
                 "preset": query.get("preset", ""),

@@ -14,7 +14,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
-from django.http import StreamingHttpResponse
+from django.http import HttpRequest, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.negotiation import BaseContentNegotiation
@@ -23,8 +23,13 @@ from rest_framework.request import Request
 
 from teams.models import Team
 from teams.permissions import AdminAPIView, TeamOrAdminAPIView
-from usage.serializers import FORMATS, UsageExportQuerySerializer, export_encoded
-from usage.services import GROUP_NAMES, usage_export
+from usage.serializers import (
+    FORMATS,
+    ExportPeriodQuerySerializer,
+    UsageExportQuerySerializer,
+    export_encoded,
+)
+from usage.services import GROUP_NAMES, UsageExport, calls_export, usage_export
 
 GROUP_NAME = "|".join(GROUP_NAMES)
 GROUP_BY = OpenApiParameter(
@@ -47,8 +52,8 @@ EXPORT_DESCRIPTION = (
     "summed per `group_by` and ordered by it, streamed as CSV or JSON lines. "
     "Columns: the group columns (day, team_id, key_id, model_alias, user_id), then "
     "calls, failed_calls, prompt_tokens, completion_tokens, total_tokens, "
-    "cached_tokens, reasoning_tokens, credits{costs}. key_id is empty while calls "
-    "do not record their key."
+    "cached_tokens, reasoning_tokens, credits{costs}. key_id is the key that opened "
+    "the calls' jobs (empty for jobs the operator opened)."
 )
 
 
@@ -76,19 +81,14 @@ def _pulled(chunks: Iterator[str]) -> AsyncIterator[str]:
     return stream()
 
 
-def _streamed(
-    request: Request, query: dict[str, Any], team: Team | None
+def export_response(
+    request: HttpRequest, export: UsageExport, file_format: str
 ) -> StreamingHttpResponse:
-    export = usage_export(
-        start=query["start"],
-        end=query["end"],
-        group_by=query["group_by"],
-        include_costs=request.user.is_operator,
-        team=team,
-    )
-    content_type, extension = FORMATS[query["format"]]
-    chunks = export_encoded(query["format"], export.columns, export.rows)
-    body = _pulled(chunks) if isinstance(request._request, ASGIRequest) else chunks
+    """`export` streamed in `file_format` (csv or jsonl) as a download; the admin's
+    downloads answer with it too."""
+    content_type, extension = FORMATS[file_format]
+    chunks = export_encoded(file_format, export.columns, export.rows)
+    body = _pulled(chunks) if isinstance(request, ASGIRequest) else chunks
     response = StreamingHttpResponse(body, content_type=content_type)
     response["Content-Disposition"] = (
         f'attachment; filename="{export.filename_stem}.{extension}"'
@@ -97,10 +97,33 @@ def _streamed(
     return response
 
 
-def _query(request: Request) -> dict[str, Any]:
-    serializer = UsageExportQuerySerializer(data=request.query_params)
+def _query(request: Request, serializer_class: type = UsageExportQuerySerializer):
+    serializer = serializer_class(data=request.query_params)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+def _usage(request: Request, team: Team | None) -> StreamingHttpResponse:
+    query = _query(request)
+    export = usage_export(
+        start=query["start"],
+        end=query["end"],
+        group_by=query["group_by"],
+        include_costs=request.user.is_operator,
+        team=team,
+    )
+    return export_response(request._request, export, query["format"])
+
+
+def _calls(request: Request, team: Team | None) -> StreamingHttpResponse:
+    query = _query(request, ExportPeriodQuerySerializer)
+    export = calls_export(
+        start=query["start"],
+        end=query["end"],
+        include_costs=request.user.is_operator,
+        team=team,
+    )
+    return export_response(request._request, export, query["format"])
 
 
 class UsageExportView(AdminAPIView):
@@ -115,7 +138,7 @@ class UsageExportView(AdminAPIView):
         ),
     )
     def get(self, request: Request) -> StreamingHttpResponse:
-        return _streamed(request, _query(request), team=None)
+        return _usage(request, team=None)
 
 
 class TeamUsageExportView(TeamOrAdminAPIView):
@@ -130,5 +153,45 @@ class TeamUsageExportView(TeamOrAdminAPIView):
         ),
     )
     def get(self, request: Request, team_id: str) -> StreamingHttpResponse:
-        team = self.team_for_request(team_id)
-        return _streamed(request, _query(request), team=team)
+        return _usage(request, team=self.team_for_request(team_id))
+
+
+CALLS_EXPORT_DESCRIPTION = (
+    "The request log of the days start to end (UTC, both included, at most 366): "
+    "one row per LLM call, oldest first, streamed as CSV or JSON lines. Columns: "
+    "created_at, call_id, job_id, team_id, key_id (the key that opened the job), "
+    "user_id, model_alias, status, streamed, prompt_tokens, completion_tokens, "
+    "total_tokens, cached_tokens, reasoning_tokens, usage_estimated, latency_ms, "
+    "finish_reason{operator}."
+)
+
+
+class CallsExportView(AdminAPIView):
+    content_negotiation_class = FormatParameterNegotiation
+
+    @extend_schema(
+        operation_id="calls_export",
+        parameters=[ExportPeriodQuerySerializer],
+        responses=EXPORT_RESPONSES,
+        description=CALLS_EXPORT_DESCRIPTION.format(
+            operator=", deployment, model_used, provider_cost_usd, client_cost_usd"
+        ),
+    )
+    def get(self, request: Request) -> StreamingHttpResponse:
+        return _calls(request, team=None)
+
+
+class TeamCallsExportView(TeamOrAdminAPIView):
+    content_negotiation_class = FormatParameterNegotiation
+
+    @extend_schema(
+        operation_id="teams_calls_export",
+        parameters=[ExportPeriodQuerySerializer],
+        responses=EXPORT_RESPONSES,
+        description=CALLS_EXPORT_DESCRIPTION.format(
+            operator=" (and, for the operator only, deployment, model_used, "
+            "provider_cost_usd, client_cost_usd)"
+        ),
+    )
+    def get(self, request: Request, team_id: str) -> StreamingHttpResponse:
+        return _calls(request, team=self.team_for_request(team_id))

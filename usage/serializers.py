@@ -19,9 +19,20 @@ FORMATS = {
 ROWS_PER_CHUNK = 500
 
 
-class UsageExportQuerySerializer(serializers.Serializer):
+class ExportPeriodQuerySerializer(serializers.Serializer):
     start = serializers.DateField(help_text="First day (UTC), YYYY-MM-DD.")
     end = serializers.DateField(help_text="Last day (UTC, included), YYYY-MM-DD.")
+    format = serializers.ChoiceField(choices=list(FORMATS), default="csv")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        try:
+            usage_export_period_check(start=attrs["start"], end=attrs["end"])
+        except InvalidInput as exc:
+            raise serializers.ValidationError({"end": [exc.detail]}) from None
+        return attrs
+
+
+class UsageExportQuerySerializer(ExportPeriodQuerySerializer):
     group_by = serializers.CharField(
         required=False,
         allow_blank=True,
@@ -29,7 +40,6 @@ class UsageExportQuerySerializer(serializers.Serializer):
         help_text="Comma-separated: day, team, key, alias, user (default: all, "
         "in that order). Rows are summed per these columns and ordered by them.",
     )
-    format = serializers.ChoiceField(choices=list(FORMATS), default="csv")
 
     def validate_group_by(self, value: str) -> list[str]:
         try:
@@ -38,10 +48,7 @@ class UsageExportQuerySerializer(serializers.Serializer):
             raise serializers.ValidationError(exc.detail) from None
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        try:
-            usage_export_period_check(start=attrs["start"], end=attrs["end"])
-        except InvalidInput as exc:
-            raise serializers.ValidationError({"end": [exc.detail]}) from None
+        attrs = super().validate(attrs)
         attrs.setdefault("group_by", usage_export_group_by(None))
         return attrs
 

@@ -14,4 +14,10 @@ urlpatterns = [
         api.TeamUsageExportView.as_view(),
         name="team-usage-export",
     ),
+    path("api/calls/export", api.CallsExportView.as_view(), name="calls-export"),
+    path(
+        "api/teams/<slug_id:team_id>/calls/export",
+        api.TeamCallsExportView.as_view(),
+        name="team-calls-export",
+    ),
 ]

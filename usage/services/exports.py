@@ -1,21 +1,25 @@
-"""Usage exports: the rollups of a period, summed by the columns asked for, in order.
+"""Usage exports: the rollups of a period, summed by the columns asked for, in order;
+and the request log of a period, one row per call.
 
-Read from the rollups only, so an export costs what its days and groups cost, not
-what the number of calls does; rows are read through a cursor as they are written
-out. A team's export is its own rows and has no cost columns (teams never see
-costs); the operator's has both costs.
+The rollups' export reads the rollups only, so it costs what its days and groups
+cost, not what the number of calls does. The request log's reads the calls of the
+period in time order along the calls' (created_at) indexes. Rows are read through a
+cursor as they are written out. A team's export is its own rows and has no cost
+columns (teams never see costs, nor the models and deployments behind an alias);
+the operator's has them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.db.models import DecimalField, F, Sum
 
+from jobs.models import LLMCall
 from saas_litellm.exceptions import InvalidInput
 from teams.models import Team
 from usage.models import COST_FIELDS, COUNTER_FIELDS, UsageDaily
@@ -125,4 +129,82 @@ def usage_export(
         rows=rows,
         filename_stem=f"usage-{scope}-{start.isoformat()}-{end.isoformat()}",
         group_by=group_by,
+    )
+
+
+CALL_COLUMNS = (
+    "created_at",
+    "call_id",
+    "job_id",
+    "team_id",
+    "key_id",
+    "user_id",
+    "model_alias",
+    "status",
+    "streamed",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "usage_estimated",
+    "latency_ms",
+    "finish_reason",
+)
+# The operator's only: what an alias resolved to, and what it cost.
+CALL_OPERATOR_COLUMNS = (
+    "deployment",
+    "model_used",
+    "provider_cost_usd",
+    "client_cost_usd",
+)
+CALL_SOURCES = {
+    "created_at": "created_at",
+    "call_id": "call_id",
+    "job_id": "job__job_id",
+    "team_id": "team__team_id",
+    "key_id": "job__key__key_id",
+    "user_id": "job__user_id",
+}
+
+
+def _call_row(stored: dict[str, Any], columns: list[str]) -> dict[str, Any]:
+    row = {}
+    for column in columns:
+        value = stored[CALL_SOURCES.get(column, column)]
+        if column == "created_at":
+            value = value.isoformat()
+        elif column in ("call_id", "job_id", "key_id"):
+            value = str(value) if value is not None else ""
+        elif column in CALL_OPERATOR_COLUMNS[2:]:
+            value = format(value.quantize(USD), "f")
+        elif value is None:
+            value = ""
+        row[column] = value
+    return row
+
+
+def calls_export(
+    *, start: date, end: date, include_costs: bool, team: Team | None = None
+) -> UsageExport:
+    """The recorded calls of days [start, end] (UTC; every team's, or `team`'s),
+    oldest first; with `include_costs`, the operator's columns too."""
+    usage_export_period_check(start=start, end=end)
+    since, until = (
+        datetime.combine(day, time(), UTC) for day in (start, end + timedelta(days=1))
+    )
+    calls = LLMCall.objects.filter(created_at__gte=since, created_at__lt=until)
+    if team is not None:
+        calls = calls.filter(team=team)
+    columns = list(CALL_COLUMNS)
+    if include_costs:
+        columns += list(CALL_OPERATOR_COLUMNS)
+    sources = [CALL_SOURCES.get(column, column) for column in columns]
+    stored = calls.order_by("created_at", "id").values(*sources)
+    rows = (_call_row(row, columns) for row in stored.iterator(chunk_size=2000))
+    scope = team.team_id if team is not None else "all-teams"
+    return UsageExport(
+        columns=columns,
+        rows=rows,
+        filename_stem=f"calls-{scope}-{start.isoformat()}-{end.isoformat()}",
     )

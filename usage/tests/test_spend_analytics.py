@@ -108,3 +108,17 @@ def test_the_team_page_links_to_its_analytics(operator, team):
     page = operator.get(reverse("admin:teams_team_change", args=[team.pk]))
     assert page.status_code == HTTPStatus.OK
     assert f"{reverse(PAGE)}?team=acme-corp" in page.content.decode()
+
+
+def test_the_page_downloads_its_usage_and_its_request_log(operator, usage, team):
+    page = operator.get(reverse(PAGE), {"preset": "7d"})
+    download = page.context["download"]
+    usage_csv = b"".join(operator.get(f"{download}&what=usage").streaming_content)
+    lines = usage_csv.decode().splitlines()
+    assert lines[0].startswith("day,team_id,key_id,model_alias,user_id,calls")
+    assert sum(int(line.split(",")[5]) for line in lines[1:]) == 4  # every call
+    calls = operator.get(f"{download}&what=calls")
+    assert calls["Content-Disposition"].startswith('attachment; filename="calls-')
+    rows = b"".join(calls.streaming_content).decode().splitlines()
+    assert rows[0].split(",")[-2:] == ["provider_cost_usd", "client_cost_usd"]
+    assert len(rows) == 1 + 4
