@@ -185,6 +185,17 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     def delete_model(self, request: HttpRequest, obj: WebhookEndpoint) -> None:
         services.webhook_endpoint_delete(endpoint=obj, actor=admin_actor(request))
 
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for endpoint in queryset:
+            self.delete_model(request, endpoint)
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple:
+        """Deleting an endpoint stops its sending and keeps its row and deliveries
+        (the service marks it deleted): the confirmation lists the endpoints alone,
+        not the deliveries Django would otherwise refuse to cascade to."""
+        shown = [str(endpoint) for endpoint in objs]
+        return shown, {"webhook endpoints": len(shown)}, set(), []
+
     def response_add(
         self,
         request: HttpRequest,

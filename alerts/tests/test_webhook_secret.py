@@ -75,3 +75,21 @@ def test_the_alerts_list_shows_team_rule_period_and_delivery_state(
     page = superuser_client.get("/admin/alerts/alertevent/").content.decode()
     assert "team_suspended" in page
     assert "0/1 delivered, 1 pending" in page
+
+
+def test_the_admin_deletes_an_endpoint_that_has_deliveries(
+    superuser_client, webhook, team
+):
+    endpoint, _ = webhook
+    team_status_set(team=team, status="suspended", actor="tests")  # one delivery
+    assert WebhookDelivery.objects.filter(endpoint=endpoint).exists()
+    url = f"/admin/alerts/webhookendpoint/{endpoint.pk}/delete/"
+    confirm = superuser_client.get(url)
+    assert confirm.status_code == HTTPStatus.OK
+    assert "Cannot delete" not in confirm.content.decode()
+    done = superuser_client.post(url, {"post": "yes"})
+    assert done.status_code == HTTPStatus.FOUND
+    endpoint.refresh_from_db()
+    assert endpoint.deleted_at is not None  # stopped; its history stays
+    assert WebhookDelivery.objects.filter(endpoint=endpoint).exists()
+    assert AuditLog.objects.filter(action="webhook.delete").exists()
