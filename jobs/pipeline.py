@@ -27,10 +27,10 @@ import functools
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import aclosing
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import RequestDataTooBig
@@ -59,6 +59,7 @@ from saas_litellm.exceptions import (
     MethodRefused,
     ProviderError,
     RequestTooLarge,
+    ServerShuttingDown,
     ServiceError,
     Unauthenticated,
     error_response,
@@ -260,16 +261,54 @@ async def _finish(
     return outcome_of.call, outcome_of.credits_remaining
 
 
+# --- Shutdown -------------------------------------------------------------------------
+
+# The request tasks waiting on a provider, so that a worker shutting down can cut them
+# while their recording can still be done (saas_litellm/asgi_worker.py).
+_in_flight: set[asyncio.Task[Any]] = set()
+_shutting_down = False
+
+
+@contextmanager
+def _cuttable() -> Iterator[None]:
+    task = cast(asyncio.Task[Any], asyncio.current_task())  # in a coroutine: never None
+    _in_flight.add(task)
+    try:
+        yield
+    finally:
+        _in_flight.discard(task)
+
+
+def calls_cut() -> int:
+    """Cancel every call still waiting on its provider (a worker's shutdown, just
+    before its deadline): each records itself as a client's disconnect would, a
+    stream billed for what it used. Answers how many were cut."""
+    global _shutting_down
+    _shutting_down = True
+    cut = list(_in_flight)
+    for task in cut:
+        task.cancel()
+    if cut:
+        logger.warning("shutdown: %s call(s) cut before the graceful timeout", len(cut))
+    return len(cut)
+
+
 async def _provider_await(ticket: CallTicket, attempt: Awaitable[T]) -> T:
     """Await the provider for a recorded call. A provider error is recorded (and
     fails a one-call job with its message); so is a cancellation, which leaves a
-    one-call job open."""
+    one-call job open, unless the worker's shutdown cut it: then it is answered
+    `ServerShuttingDown` and fails its one-call job."""
     try:
-        return await attempt
+        with _cuttable():
+            return await attempt
     except ServiceError as exc:
         await _finish(ticket, error=_error_of(exc), job_error=exc.detail)
         raise
     except BaseException as exc:
+        if isinstance(exc, asyncio.CancelledError) and _shutting_down:
+            failure = ServerShuttingDown()
+            await _finish(ticket, error=_error_of(failure), job_error=failure.detail)
+            raise failure from None
         await _finish(ticket, error=_error_of(exc))
         raise
 
@@ -393,15 +432,27 @@ async def relay(opened: OpenStream, style: StreamFormat) -> AsyncIterator[bytes]
             opening = style.write(style.opening())
             if opening:
                 yield opening
-            async for frame in stream.frames():
-                written = style.write(style.chunk(frame))
-                if written:
-                    yield written
+            with _cuttable():
+                async for frame in stream.frames():
+                    written = style.write(style.chunk(frame))
+                    if written:
+                        yield written
         except Exception as exc:
             failure = gateway.stream_failure(exc, stream.route)
             recorded = True
             await _finish(ticket, error=_error_of(failure), job_error=failure.detail)
             yield style.write(style.error(failure)) + done
+            return
+        except asyncio.CancelledError:
+            if not _shutting_down:
+                raise
+            # Cut by the worker's shutdown (`calls_cut`): billed for what it used, and
+            # the client is told why rather than left with a broken connection.
+            completion = stream.completion()
+            completion.finish_reason = completion.finish_reason or "server_shutdown"
+            recorded = True
+            await _finish(ticket, completion=completion)
+            yield style.write(style.error(ServerShuttingDown())) + done
             return
         completion = stream.completion()
         recorded = True

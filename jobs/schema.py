@@ -924,7 +924,8 @@ COMMON_ERRORS = {
     413: "Request body too large (request_too_large).",
     415: "The body is not JSON (Content-Type).",
     422: "This Idempotency-Key was used with another request.",
-    503: "Database unavailable, retry shortly (database_unavailable, Retry-After).",
+    503: "Database unavailable, retry shortly (database_unavailable, Retry-After); "
+    "on an LLM call also the server restarting during it (server_shutting_down).",
 }
 # The operations documented above: async Django views, which read any body as JSON
 # and ignore Accept.

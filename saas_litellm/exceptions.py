@@ -263,6 +263,18 @@ class ProviderError(ServiceError):
     code = "provider_error"
 
 
+class ServerShuttingDown(ProviderError):
+    """A call still open when its worker had to stop (SIGTERM, then the graceful
+    timeout): cut, recorded, and billed only for what it streamed."""
+
+    status_code = 503
+    detail = (
+        "The server restarted during this call: it was cut and billed only for what"
+        " it streamed; retry"
+    )
+    code = "server_shutting_down"
+
+
 class ProviderTimeout(ProviderError):
     status_code = 504
     detail = "LLM call timed out"

@@ -1,11 +1,14 @@
 """SIGTERM to gunicorn (one uvicorn worker, DEBUG off) while a stream is open: the
 stream finishes within `graceful_timeout` (GUNICORN_GRACEFUL_TIMEOUT) and its call is
-recorded and billed once; nothing is left in progress."""
+recorded and billed once; one still open near the deadline is cut by the worker
+(saas_litellm/asgi_worker.py), recorded and billed for what it used; nothing is
+left in progress."""
 
 from __future__ import annotations
 
 import contextlib
 import time
+from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 
 import pytest
@@ -72,32 +75,54 @@ def test_an_open_stream_finishes_within_the_graceful_timeout_and_is_billed(
     assert credits_reconcile() == {}
 
 
-@pytest.fixture
-def stream_cut_by_the_graceful_timeout(tmp_path, team_key, chat_alias, fake_provider):
-    """A stream of 15 s against a graceful timeout of 2 s."""
+def test_a_stream_cut_by_the_shutdown_is_recorded_and_billed_for_what_it_used(
+    tmp_path, team_key, chat_alias, fake_provider
+):
+    """A stream of 15 s against a graceful timeout of 2 s: the worker cuts it a
+    second before the master's SIGKILL, tells the client why, records the call and
+    bills what it streamed."""
     fake_provider.state.behaviour.chunks = 150
     fake_provider.state.behaviour.chunk_delay = 0.1
     server = started(tmp_path, graceful_timeout=2)
     events, exit_seconds = stream_then_terminate(server, team_key)
-    assert b"data: [DONE]" not in events
     assert exit_seconds < 10
-    return events
-
-
-# What happens: gunicorn's master SIGKILLs the worker when graceful_timeout runs out
-# (uvicorn_worker gives uvicorn no shutdown deadline of its own). Giving uvicorn one
-# (timeout_graceful_shutdown) was tried: uvicorn then cancels the stream's task and
-# exits at once, and the cut call is still not recorded (its recording, started in
-# the stream's `finally`, does not outlive the event loop's shutdown). So the job
-# stays in_progress and its hold reserved until the worker's `expire_jobs` closes it,
-# unbilled for what the stream used.
-@pytest.mark.xfail(
-    strict=True,
-    reason="SIGKILLed at graceful_timeout: the cut call stays in_progress",
-)
-def test_a_stream_cut_by_the_shutdown_is_recorded_and_billed_for_what_it_used(
-    stream_cut_by_the_graceful_timeout,
-):
+    assert events[-1] == b"data: [DONE]"
+    assert b'"code": "server_shutting_down"' in events[-2]
+    call = LLMCall.objects.select_related("job").get()
+    assert call.completion_tokens > 0
+    assert call.finish_reason == "server_shutdown"
     assert not Job.objects.filter(status=JobStatus.IN_PROGRESS).exists()
+    assert call.job.credits_charged > 0
     assert len(deductions()) == 1
+    assert credits_reconcile() == {}
+
+
+def test_a_call_still_waiting_on_its_provider_at_the_deadline_is_recorded_unbilled(
+    tmp_path, team_key, chat_alias, fake_provider
+):
+    """A non-streamed call whose provider takes 15 s, against a graceful timeout of
+    2 s: cut before the SIGKILL, answered 503, recorded as failed, its one-call job
+    closed and nothing charged."""
+    fake_provider.state.behaviour.latency = 15
+    server = started(tmp_path, graceful_timeout=2)
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(
+            requests.post,
+            f"{server.url}/v1/chat/completions",
+            json=call_body(),
+            headers={"Authorization": f"Bearer {team_key}"},
+            timeout=30,
+        )
+        deadline = time.monotonic() + 10
+        while not LLMCall.objects.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        server.process.terminate()
+        response = answer.result()
+    server_stop(server)
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert response.json()["error"]["code"] == "server_shutting_down"
+    call = LLMCall.objects.select_related("job").get()
+    assert call.status == CallStatus.FAILED
+    assert call.job.status == JobStatus.FAILED
+    assert deductions() == []
     assert credits_reconcile() == {}
