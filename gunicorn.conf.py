@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import sys
 from typing import Any
 
 bind = os.environ.get("BIND", f"0.0.0.0:{os.environ.get('PORT', '8003')}")
@@ -18,6 +19,7 @@ preload_app = True
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 keepalive = 5
+SWITCH_INTERVAL_SECONDS = float(os.environ.get("PYTHON_SWITCH_INTERVAL", "0.0005"))
 accesslog = "-" if os.environ.get("ACCESS_LOG", "") else None
 if os.environ.get("LOG_FORMAT") == "json":
     # Gunicorn's own lines (boot, worker exits and timeouts; uvicorn's worker writes
@@ -101,3 +103,14 @@ def on_exit(server: object) -> None:
         _metrics_files_remove()
         with contextlib.suppress(OSError):
             os.rmdir(METRICS_DIR)
+
+
+def post_fork(server: object, worker: object) -> None:
+    """In each worker: hand the interpreter lock over sooner. A worker's event loop
+    (relaying streams) and its database threads share one lock; with Python's
+    default of 5 ms, a thread whose statement has answered waits up to that long to
+    send its next one, holding its transaction's row locks meanwhile, and one
+    team's requests queue behind it. Measured with 1 000 streams opened over 10 s
+    on 2 workers (bench scenario 8, without the pool's busy wait): at 5 ms 747
+    admitted in time, at 0.5 ms 974; c=32 requests/s up ~20 %."""
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)

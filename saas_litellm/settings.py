@@ -205,14 +205,18 @@ TEMPLATES = [
 #   connection attempt may take. A query parameter of DATABASE_URL wins.
 # - DATABASE_POOL_TIMEOUT (seconds, default 1.5): how long a request waits for a
 #   pooled connection. The pool connects in the background, so with the database
-#   down every request waits this long. It is also how long a request queues when
-#   all DATABASE_POOL_MAX connections are busy: a 503 under load means a larger pool
-#   is needed, not a longer wait.
+#   down every request waits this long.
+# - DATABASE_POOL_BUSY_TIMEOUT (seconds, default 30): how long a request may queue in
+#   all while the pool's connections are lent out (the database answers, the
+#   process is busy: a burst). Past it, the same 503.
 
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend with a pool wait that tells a busy pool from a database down
+    # (saas_litellm/postgresql/base.py).
+    DATABASES["default"]["ENGINE"] = "saas_litellm.postgresql"
     db_options = DATABASES["default"].setdefault("OPTIONS", {})
     db_options.setdefault(
         "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=2)
@@ -224,6 +228,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             "timeout": env.float("DATABASE_POOL_TIMEOUT", default=1.5),
         }
         DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASE_POOL_BUSY_TIMEOUT = env.float("DATABASE_POOL_BUSY_TIMEOUT", default=30.0)
     # Parameters bound by the server, and a statement run DATABASE_PREPARE_THRESHOLD
     # times on a connection prepared by psycopg (Django turns that off unless asked):
     # the hot path's statements then skip parsing and planning. Set it to -1 behind

@@ -1,0 +1,63 @@
+"""Django's PostgreSQL backend, with a pool wait that tells busy from down.
+
+A request waits DATABASE_POOL_TIMEOUT for a pooled connection. With the database
+unreachable that wait is all it should take (a fast JSON 503). But while the pool's
+connections are lent out, the database is answering: the process is busy (a burst
+of streams admitted and settled at once), and refusing would turn a moment's queue
+into lost requests. So then the request waits on, up to DATABASE_POOL_BUSY_TIMEOUT
+in all, as a pooler such as PgBouncer queues its clients (`query_wait_timeout`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+from django.conf import settings
+from django.db.backends.postgresql import base
+from psycopg_pool import PoolTimeout
+
+logger = logging.getLogger(__name__)
+
+# Connections lent out of each alias's pool in this process. (The pool's own
+# `pool_size` also counts connections it is still trying to open, which, with the
+# database down, would look like a busy pool.)
+_lent: Counter[str] = Counter()
+_lent_lock = threading.Lock()
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        deadline = time.monotonic() + settings.DATABASE_POOL_BUSY_TIMEOUT
+        while True:
+            try:
+                connection = super().get_new_connection(conn_params)
+            except PoolTimeout:
+                if not self._pool_busy() or time.monotonic() >= deadline:
+                    raise
+                logger.info("database pool busy: still waiting for a connection")
+            else:
+                if self.pool is not None:
+                    with _lent_lock:
+                        _lent[self.alias] += 1
+                return connection
+
+    def _close(self) -> None:
+        lent = self.pool is not None and self.connection is not None
+        try:
+            super()._close()
+        finally:
+            if lent:
+                with _lent_lock:
+                    _lent[self.alias] -= 1
+
+    def _pool_busy(self) -> bool:
+        """Connections of the pool are lent out, so the database answered them: the
+        pool is at its size, or opening more as fast as this busy process lets it.
+        With the database down from the start nothing is lent: no wait. (Gone down
+        under load, the lent connections fail at their next statement and come back
+        broken, so a waiter gives up after a wait or two.)"""
+        return self.pool is not None and _lent[self.alias] > 0
