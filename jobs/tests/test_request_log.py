@@ -226,3 +226,26 @@ def test_a_cursor_past_the_calendar_means_every_job(team, team_client):
     job_create(team=team, job_type="far")
     body = team_client.get(jobs_url(team, cursor="999999999999999999_1")).json()
     assert len(body["jobs"]) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)  # SET LOCAL ends with the page's transaction
+def test_the_history_lists_plan_each_statement_for_its_values(operator, team):
+    """Not the generic plan PostgreSQL settles on for a prepared statement (made for
+    an average team): the list's reads run with plan_cache_mode force_custom_plan."""
+    call_add(team)
+    modes: list[str] = []
+
+    def observe(execute, sql, params, many, context):
+        if "jobs_llmcall" in sql and sql.lstrip().upper().startswith("SELECT"):
+            with context["connection"].connection.cursor() as cursor:
+                modes.append(cursor.execute("SHOW plan_cache_mode").fetchone()[0])
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(observe):
+        listed(operator, f"{CALLS}?team__id__exact={team.pk}&status__exact=succeeded")
+    assert modes
+    assert set(modes) == {"force_custom_plan"}
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW plan_cache_mode")
+        assert cursor.fetchone()[0] != "force_custom_plan"  # for that page only

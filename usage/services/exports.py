@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import DecimalField, F, Sum
+from django.db.models import DecimalField, F, QuerySet, Sum
 
 from jobs.models import LLMCall
 from saas_litellm.exceptions import InvalidInput
@@ -36,6 +36,7 @@ GROUP_NAMES = tuple(GROUPS)
 COST_COLUMNS = COST_FIELDS
 COUNT_COLUMNS = tuple(name for name in COUNTER_FIELDS if name not in COST_FIELDS)
 MAX_DAYS = 366
+EXPORT_BATCH = 2000
 USD = Decimal("0.00000001")
 
 
@@ -184,6 +185,29 @@ def _call_row(stored: dict[str, Any], columns: list[str]) -> dict[str, Any]:
     return row
 
 
+def _oldest_first(calls: QuerySet[LLMCall], sources: list[str]) -> Iterator[dict]:
+    """`calls` oldest first, EXPORT_BATCH at a time, each batch from where the last
+    ended (created_at, then id): one short indexed query per batch. A single cursor
+    over the period would make PostgreSQL read the whole period before the first
+    row (Django's cursor outside a transaction is WITH HOLD, materialized first),
+    or hold a transaction and a connection open for as long as the client takes to
+    download."""
+    after: dict[str, Any] | None = None
+    while True:
+        batch = calls
+        if after is not None:
+            batch = batch.filter(created_at__gte=after["created_at"]).exclude(
+                created_at=after["created_at"], id__lte=after["id"]
+            )
+        stored = list(
+            batch.order_by("created_at", "id").values("id", *sources)[:EXPORT_BATCH]
+        )
+        yield from stored
+        if len(stored) < EXPORT_BATCH:
+            return
+        after = stored[-1]
+
+
 def calls_export(
     *, start: date, end: date, include_costs: bool, team: Team | None = None
 ) -> UsageExport:
@@ -200,8 +224,7 @@ def calls_export(
     if include_costs:
         columns += list(CALL_OPERATOR_COLUMNS)
     sources = [CALL_SOURCES.get(column, column) for column in columns]
-    stored = calls.order_by("created_at", "id").values(*sources)
-    rows = (_call_row(row, columns) for row in stored.iterator(chunk_size=2000))
+    rows = (_call_row(row, columns) for row in _oldest_first(calls, sources))
     scope = team.team_id if team is not None else "all-teams"
     return UsageExport(
         columns=columns,

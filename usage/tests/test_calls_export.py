@@ -65,3 +65,20 @@ def test_a_bad_period_is_a_400(admin_client_api):
         "/api/calls/export", {"start": "2026-01-02", "end": "2026-01-01"}
     )
     assert response.status_code == HTTPStatus.BAD_REQUEST
+
+
+def test_calls_are_read_a_batch_at_a_time_each_once_in_order(
+    admin_client_api, calls, team_client, monkeypatch
+):
+    """Batches of 2 over 7 calls, three of them at the same instant: every call once,
+    oldest first (the batches resume at (created_at, id))."""
+    for _ in range(5):
+        chat(team_client)
+    same_moment = LLMCall.objects.order_by("created_at")[2].created_at
+    LLMCall.objects.filter(pk__in=list(calls.values_list("pk", flat=True)[3:5])).update(
+        created_at=same_moment
+    )
+    monkeypatch.setattr("usage.services.exports.EXPORT_BATCH", 2)
+    rows = rows_of(admin_client_api.get("/api/calls/export", period()))
+    assert [row["call_id"] for row in rows] == [str(c.call_id) for c in calls]
+    assert len(rows) == 7
