@@ -13,10 +13,12 @@ come from the models, never from a request: the f-strings below are not injectab
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from django.db import connection, models
+from django.db import connection, models, transaction
 
 
 def value(model: type[models.Model], field: str, given: Any) -> Any:
@@ -113,3 +115,19 @@ def update(instance: models.Model, names: list[str]) -> int:
         for field in fields
     ]
     return count(sql, [*params, instance.pk])
+
+
+@contextmanager
+def custom_plans() -> Iterator[None]:
+    """A transaction in which PostgreSQL plans each statement for the values it is
+    given. Statements run often on a connection are prepared (settings.py), and
+    PostgreSQL then settles on one generic plan made for average values: on the
+    read paths over skewed data (a team holding a third of the calls) that plan
+    reads every row of the big team (a filtered request log 85 → 850 ms on 2 M
+    calls). The hot path keeps its generic plans. Nothing to do on SQLite."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        yield
