@@ -52,7 +52,7 @@ from jobs.services import (
     llm_call_start,
     one_call_job_start,
 )
-from saas_litellm import metrics
+from saas_litellm import metrics, tracing
 from saas_litellm.exceptions import (
     Dialect,
     InvalidInput,
@@ -205,7 +205,15 @@ async def admit(
 ) -> Admitted:
     """Authenticate, parse (`parse(team, body, request)`), check, reserve and record
     the call: one trip to the database thread, nothing sent to a provider yet."""
-    return await in_database(_admit)(request, parse)
+    with tracing.span("llm.admit") as span:
+        admitted = await in_database(_admit)(request, parse)
+        span.set_attributes(
+            {
+                "team.id": admitted.team.team_id,
+                "llm.alias": admitted.ticket.call.model_alias,
+            }
+        )
+        return admitted
 
 
 # --- Call, record, settle -------------------------------------------------------------
@@ -243,9 +251,10 @@ async def _finish(
     from a stream's headers, closed it or gave it another call meanwhile) is left
     to whoever does that, as in the two-step flow."""
     try:
-        outcome_of = await asyncio.shield(
-            in_database(_recorded)(ticket=ticket, job_error=job_error, **outcome)
-        )
+        with tracing.span("llm.settle", **{"llm.call_id": str(ticket.call.call_id)}):
+            outcome_of = await asyncio.shield(
+                in_database(_recorded)(ticket=ticket, job_error=job_error, **outcome)
+            )
     except ServiceError as refusal:
         if not ticket.closes_job:
             raise
@@ -299,7 +308,10 @@ async def _provider_await(ticket: CallTicket, attempt: Awaitable[T]) -> T:
     one-call job open, unless the worker's shutdown cut it: then it is answered
     `ServerShuttingDown` and fails its one-call job."""
     try:
-        with _cuttable():
+        with (
+            _cuttable(),
+            tracing.span("llm.provider", **{"llm.alias": ticket.call.model_alias}),
+        ):
             return await attempt
     except ServiceError as exc:
         await _finish(ticket, error=_error_of(exc), job_error=exc.detail)

@@ -1,4 +1,5 @@
-"""The project package as an app: it registers the project's own system checks."""
+"""The project package as an app: it registers the project's own system checks and
+sets up tracing when it is on."""
 
 from django.apps import AppConfig
 
@@ -9,3 +10,6 @@ class SaasLitellmConfig(AppConfig):
 
     def ready(self) -> None:
         from saas_litellm import checks  # noqa: F401 - registers the checks
+        from saas_litellm.tracing import tracing_setup
+
+        tracing_setup()

@@ -1,4 +1,5 @@
-"""Gunicorn's worker class: uvicorn's, with a shutdown that records cut calls.
+"""Gunicorn's worker class: uvicorn's, with a shutdown that records cut calls (and
+exports the last spans, tracing on).
 
 On SIGTERM a worker stops accepting and lets open streams finish; gunicorn's master
 SIGKILLs it when `graceful_timeout` runs out, and a call killed that way is never
@@ -32,12 +33,16 @@ class _Server(Server):
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         from jobs.pipeline import calls_cut  # Django is set up by now
+        from saas_litellm.tracing import tracing_flush
 
         cut = asyncio.get_running_loop().call_later(self.cut_after, calls_cut)
         try:
             await super().shutdown(sockets)
         finally:
             cut.cancel()
+            # Last chance: uvicorn then ends the worker by raising the SIGTERM it
+            # caught again, which runs no exit hook.
+            tracing_flush()
 
 
 class GracefulUvicornWorker(UvicornWorker):

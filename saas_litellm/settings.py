@@ -412,6 +412,16 @@ WORKER_SCHEDULE = {
 # Finished task rows and schedule runs older than this are deleted (daily).
 WORKER_KEEP_FINISHED_DAYS = env.int("WORKER_KEEP_FINISHED_DAYS", default=14)
 
+# --- Tracing --------------------------------------------------------------------------
+# OpenTelemetry, off by default (saas_litellm/tracing.py). TRACING_EXPORTER: `otlp`
+# (OTLP over HTTP, configured by the standard OTEL_EXPORTER_OTLP_* variables) or
+# `console` (spans as JSON on standard output).
+TRACING = env.bool("TRACING", default=False)
+TRACING_EXPORTER = env.str("TRACING_EXPORTER", default="otlp")
+if TRACING_EXPORTER not in ("otlp", "console"):
+    raise ImproperlyConfigured("TRACING_EXPORTER must be otlp or console")
+TRACING_SERVICE_NAME = env.str("TRACING_SERVICE_NAME", default="saas-litellm")
+
 # --- Logging --------------------------------------------------------------------------
 # LOG_FORMAT=json: every record is one JSON line with the request's id, and the app
 # writes one access line per request (saas_litellm/logs.py). `plain` (the default):
