@@ -134,6 +134,9 @@ class FakeProviderState:
     behaviour: FakeBehaviour = field(default_factory=FakeBehaviour)
     requests: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # When each stream whose client (the gateway) went away mid-way was found cut
+    # (time.monotonic(), at the next chunk's write).
+    streams_abandoned: list[float] = field(default_factory=list)
 
     @property
     def request_count(self) -> int:
@@ -683,6 +686,8 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             # The client went away mid-stream: nothing left to do.
             self.close_connection = True
+            with self.server.state.lock:
+                self.server.state.streams_abandoned.append(time.monotonic())
 
 
 class _Server(ThreadingHTTPServer):

@@ -1,4 +1,5 @@
-"""A stream cut by the client, against a real ASGI server: recorded and billed."""
+"""A stream cut by the client, against a real ASGI server: recorded and billed, and
+its resources (the provider's stream among them) let go within a second."""
 
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ def test_a_stream_cut_by_the_client_is_recorded_and_billed(
     team.save()
     fake_provider.state.behaviour.chunks = 30
     fake_provider.state.behaviour.chunk_delay = 0.1
+    abandoned = fake_provider.state.streams_abandoned  # the session's provider
+    abandoned_before = len(abandoned)
     long_text = "word " * 60
     body = call_body(messages=[{"role": "user", "content": long_text}], max_tokens=60)
     with requests.post(
@@ -45,8 +48,16 @@ def test_a_stream_cut_by_the_client_is_recorded_and_billed(
         assert response.status_code == 200
         lines = response.iter_lines()
         received = [next(lines) for _ in range(5)]
+    cut_at = time.monotonic()
     assert any(line.startswith(b"data: {") for line in received)
     call = wait_for_outcome({"job__job_id": job_id})
+    # Within a second the gateway recorded the call and let the provider go.
+    assert time.monotonic() - cut_at < 1
+    deadline = cut_at + 1
+    while len(abandoned) == abandoned_before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(abandoned) == abandoned_before + 1
+    assert 0 < abandoned[-1] - cut_at < 1
     assert call.status == CallStatus.SUCCEEDED
     assert call.finish_reason == "client_disconnected"
     assert call.completion_tokens > 0
