@@ -55,6 +55,10 @@ class Job(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     last_activity_at = models.DateTimeField(default=timezone.now)
+    # A one-call job (opened by its call: create-and-call, /v1 without X-Job-Id)
+    # takes no other call, so its settlement reads no other call and takes no lock
+    # beyond its own closing UPDATE (jobs.services.jobs.job_settle).
+    one_call = models.BooleanField(default=False)
 
     objects = JobQuerySet.as_manager()
 

@@ -414,7 +414,8 @@ def _operation(
                         "request (provider_rejected_request).",
                         403: "Team suspended or paused, insufficient credits, or a "
                         "model the team may not use.",
-                        409: "The job is closed.",
+                        409: "The job is closed, or a one-call job "
+                        "(one_call_job), which takes no other call.",
                         429: "A rate limit of the team (Retry-After).",
                         502: "The provider failed (provider_error).",
                         504: "The provider timed out (provider_timeout).",
@@ -774,7 +775,7 @@ OPENAI_CALL_ERRORS = {
     403: "Team suspended or paused, insufficient credits, or a model the team may "
     "not use.",
     404: "The X-Job-Id is not an open job of the team.",
-    409: "The X-Job-Id job is closed.",
+    409: "The X-Job-Id job is closed, or a one-call job (one_call_job).",
     429: "A rate limit of the team (Retry-After).",
     502: "The provider failed.",
     504: "The provider timed out.",

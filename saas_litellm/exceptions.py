@@ -233,6 +233,14 @@ class JobClosed(Conflict):
     code = "job_closed"
 
 
+class OneCallJob(Conflict):
+    detail = (
+        "This job was opened by its one call (create-and-call, or /v1 without"
+        " X-Job-Id) and takes no other call"
+    )
+    code = "one_call_job"
+
+
 class IdempotencyMismatch(ServiceError):
     status_code = 422
     detail = "Idempotency-Key was already used with a different request"

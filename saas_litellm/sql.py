@@ -95,7 +95,7 @@ def insert(instance: models.Model) -> None:
 
 @lru_cache(maxsize=64)
 def _update_of(
-    model: type[models.Model], names: tuple[str, ...]
+    model: type[models.Model], names: tuple[str, ...], condition: str
 ) -> tuple[str, tuple[models.Field, ...]]:
     fields = tuple(model._meta.get_field(name) for name in names)
     quote = connection.ops.quote_name
@@ -104,17 +104,25 @@ def _update_of(
         f"UPDATE {quote(model._meta.db_table)} SET {assignments} "  # noqa: S608
         f"WHERE {quote(model._meta.pk.column)} = %s"
     )
-    return sql, fields
+    return sql + (f" AND {condition}" if condition else ""), fields
 
 
-def update(instance: models.Model, names: list[str]) -> int:
-    """UPDATE `instance`'s row with the fields `names` (no signals); rows changed."""
-    sql, fields = _update_of(type(instance), tuple(names))
+def update(
+    instance: models.Model,
+    names: list[str],
+    *,
+    condition: str = "",
+    condition_params: tuple[Any, ...] = (),
+) -> int:
+    """UPDATE `instance`'s row with the fields `names` (no signals), when the row
+    also meets `condition` (SQL of the caller's, with `condition_params`); rows
+    changed."""
+    sql, fields = _update_of(type(instance), tuple(names), condition)
     params = [
         field.get_db_prep_save(field.pre_save(instance, False), connection)
         for field in fields
     ]
-    return count(sql, [*params, instance.pk])
+    return count(sql, [*params, instance.pk, *condition_params])
 
 
 @contextmanager

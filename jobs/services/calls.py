@@ -6,7 +6,8 @@ the start is one short transaction, the outcome another. Two ways in:
 - `llm_call_start`: a call on a job the team opened (`/api/jobs/{id}/llm-call`, `/v1`
   with `X-Job-Id`); the job is settled when the team completes it.
 - `one_call_job_start`: a job opened for exactly one call (`/v1` without `X-Job-Id`,
-  `/api/jobs/create-and-call`); recording the call's outcome closes its job.
+  `/api/jobs/create-and-call`); recording the call's outcome closes its job. It
+  takes no other call (409 `one_call_job`), so closing it reads no other call.
 A refused request (team status, credits, rate limit, model access) writes nothing.
 `llm_call_finish` records the outcome of either kind.
 """
@@ -40,14 +41,13 @@ from jobs.routing import Attempts, call_routes, plan_fitting
 from jobs.services.jobs import (
     job_get,
     job_settle,
-    job_status_lock,
     job_usage,
     metadata_check,
     team_can_work_check,
     team_status_check,
 )
 from saas_litellm import sql
-from saas_litellm.exceptions import Conflict, JobClosed, ServiceError
+from saas_litellm.exceptions import JobClosed, OneCallJob, ServiceError
 from teams.models import BudgetMode, Team, VirtualKey
 from usage.services import usage_record
 
@@ -172,6 +172,8 @@ def llm_call_start(
     job = job_get(team=team, job_id=job_id)
     if not job.is_open:
         raise JobClosed()
+    if job.one_call:
+        raise OneCallJob()
     attempts, tokens, reserved_cost = _worst_case(team, request)
     slot = rate_limit_acquire(team=team)
     try:
@@ -237,6 +239,7 @@ def one_call_job_start(
         created_at=now,
         started_at=now,
         last_activity_at=now,
+        one_call=True,
     )
     call = _call_new(
         job=job,
@@ -390,21 +393,17 @@ def _call_outcome_save(
             if call.status == CallStatus.SUCCEEDED
             else JobStatus.FAILED
         )
-        locked = job_status_lock(job)
-        if not locked.is_open:
-            if locked.status != status:
-                refusal = JobClosed(f"Job is already {locked.status}")
-            job = locked
-        else:
-            try:
-                entry = job_settle(job=locked, status=status, error_message=job_error)
-            except Conflict as exc:
-                # Raised before any write of the settlement: the outcome stands.
+        try:
+            # Writes the call's usage rollup with the charge.
+            entry = job_settle(
+                job=job, status=status, error_message=job_error, call=call
+            )
+        except JobClosed as exc:
+            # Closed meanwhile (expired), before any write of the settlement: the
+            # outcome stands, and its rollup, last (usage.services.record).
+            if job.status != status:
                 refusal = exc
-            else:
-                job = locked
-        # Last, after the settlement's account row (usage.services.record).
-        usage_record(call=call)
+            usage_record(call=call)
     call.job = job
     if refusal is not None:
         raise refusal

@@ -30,7 +30,7 @@ from credits.services import (
     credit_reserve,
     credits_for_job,
 )
-from jobs.models import CallStatus, Job, JobStatus, LLMCall
+from jobs.models import OPEN_JOB_STATUSES, CallStatus, Job, JobStatus, LLMCall
 from saas_litellm import metrics, sql
 from saas_litellm.exceptions import (
     Conflict,
@@ -41,7 +41,11 @@ from saas_litellm.exceptions import (
     TeamSuspended,
 )
 from teams.models import Team, TeamStatus, VirtualKey
-from usage.services import usage_charge_record, usage_record
+from usage.services import (
+    usage_call_charge_record,
+    usage_charge_record,
+    usage_record,
+)
 
 # A call still "in progress" after this long belonged to a process that died.
 STALE_CALL_AFTER = timedelta(minutes=15)
@@ -195,20 +199,6 @@ def _usage_and_running(job: Job) -> tuple[int, int, Decimal, int]:
     return succeeded, tokens or 0, cost or Decimal(0), running
 
 
-def job_status_lock(job: Job) -> Job:
-    """`job` with its status and error read again under its row's lock (held until
-    the transaction ends): enough to settle a job of this request (a one-call
-    job), whose other fields only a settlement changes (the team's notes, its
-    metadata, are not rewritten by a settlement without metadata)."""
-    ((status, error_message),) = sql.rows(
-        "SELECT status, error_message FROM jobs_job WHERE id = %s"  # noqa: S608
-        + sql.for_update(),
-        [job.pk],
-    )
-    job.status, job.error_message = status, error_message
-    return job
-
-
 def job_lock(*, pk: int) -> Job:
     """The job row with its team, the job row locked until the transaction ends
     (locking the team too would block every job and call insert of the team on
@@ -223,21 +213,33 @@ def job_settle(
     metadata: dict[str, Any] | None = None,
     error_message: str = "",
     actor: str = "",
+    call: LLMCall | None = None,
 ) -> LedgerEntry | None:
     """Close an open job (locked by the caller with `job_lock`) with `status`:
     charge it for its successful calls, or release its hold when it has none.
     Answers the charge's entry (whose `account` is the account as the charge left
     it), None when nothing was charged.
 
+    `call`: the job is a one-call job and this is its call, whose outcome the
+    caller's transaction records. Nothing else can change what the job owes, so
+    the job needs no lock and its calls are not read: the job's closing UPDATE is
+    conditional on its being open (JobClosed otherwise, `job` then holding its
+    status), and the call's usage rollup is written here, with the charge.
+
     Runs inside the caller's transaction, which any error here must end (the credit
-    writes take no savepoint of their own); a Conflict (calls still running) is
-    raised before anything that matters is written.
+    writes take no savepoint of their own); a Conflict (calls still running, or
+    the job closed) is raised before anything that matters is written.
     """
     now = timezone.now()
-    stale = _stale_calls_fail(job, now)
-    succeeded, tokens, client_cost, running = _usage_and_running(job)
-    if running:
-        raise calls_in_progress()
+    if call is None:
+        stale = _stale_calls_fail(job, now)
+        succeeded, tokens, client_cost, running = _usage_and_running(job)
+        if running:
+            raise calls_in_progress()
+    else:
+        stale = []
+        succeeded = int(call.status == CallStatus.SUCCEEDED)
+        tokens, client_cost = call.total_tokens, call.client_cost_usd or Decimal(0)
     credits = 0
     if succeeded:
         credits = credits_for_job(
@@ -260,9 +262,20 @@ def job_settle(
     if metadata:
         job.metadata = metadata_check({**job.metadata, **metadata})
         settled.append("metadata")
-    sql.update(job, settled)
+    if call is None:
+        sql.update(job, settled)
+    elif not sql.update(
+        job,
+        settled,
+        condition="status IN (%s, %s)",
+        condition_params=tuple(status.value for status in OPEN_JOB_STATUSES),
+    ):
+        job.refresh_from_db(fields=settled)  # closed meanwhile (expired)
+        raise JobClosed(f"Job is already {job.status}")
     if not succeeded:
         credit_release(team=job.team, job_id=job.job_id, savepoint=False)
+        if call is not None:
+            usage_record(call=call)
         _usage_recorded(stale)
         return None
     entry = credit_capture(
@@ -274,7 +287,10 @@ def job_settle(
         savepoint=False,
     )
     # The usage rollups last: after the account row (usage.services.record).
-    usage_charge_record(job=job, entry=entry)
+    if call is not None:
+        usage_call_charge_record(call=call, entry=entry)
+    else:
+        usage_charge_record(job=job, entry=entry)
     _usage_recorded(stale)
     charged = -entry.amount if entry is not None else 0
     if charged != credits:  # capped by what the account had (logged by the capture)

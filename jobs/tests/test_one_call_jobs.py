@@ -16,7 +16,7 @@ from jobs.models import CallStatus, Job, JobStatus, LLMCall
 from jobs.serializers import LLMCallSerializer
 from jobs.services import NewJob, llm_call_finish, llm_call_start, one_call_job_start
 from jobs.tests.conftest import account, call_body, ledger_snapshot
-from saas_litellm.exceptions import Conflict
+from saas_litellm.exceptions import OneCallJob
 from teams.models import BudgetMode
 
 ONE_SHOT = {"team_id": "acme-corp", "job_type": "one_shot"}
@@ -89,14 +89,15 @@ def test_a_one_call_job_reserves_its_call_before_the_provider(team, chat_alias):
     assert account(team).credits_reserved == 1
 
 
-def test_finishing_a_one_call_job_while_another_call_runs_keeps_the_outcome(
-    team, chat_alias
-):
+def test_a_one_call_job_takes_no_other_call_and_closes_with_its_own(team, chat_alias):
     ticket = one_call_job_start(
         team=team, new_job=NewJob(job_type="one_shot"), request=chat_request()
     )
     job = ticket.call.job
-    other = llm_call_start(team=team, job_id=str(job.job_id), request=chat_request())
+    with pytest.raises(OneCallJob):
+        llm_call_start(team=team, job_id=str(job.job_id), request=chat_request())
+    assert LLMCall.objects.filter(job=job).count() == 1
+    assert account(team).credits_reserved == 1
     completion = Completion(
         route=ticket.attempts.groups[0].routes[0],
         content="hi",
@@ -104,9 +105,30 @@ def test_finishing_a_one_call_job_while_another_call_runs_keeps_the_outcome(
         prompt_tokens=1,
         usage_reported=True,
     )
-    with pytest.raises(Conflict):
-        llm_call_finish(ticket=ticket, completion=completion)
-    assert LLMCall.objects.get(pk=ticket.call.pk).status == CallStatus.SUCCEEDED
-    assert Job.objects.get(pk=job.pk).is_open
-    assert account(team).credits_reserved == 1
-    assert other.call.status == CallStatus.IN_PROGRESS
+    outcome = llm_call_finish(ticket=ticket, completion=completion)
+    assert outcome.job.status == JobStatus.COMPLETED
+    assert Job.objects.get(pk=job.pk).credits_charged == 1
+    assert account(team).credits_reserved == 0
+
+
+def test_a_call_on_a_one_call_job_is_a_409_in_each_dialect(
+    team_client, team, chat_alias
+):
+    ticket = one_call_job_start(
+        team=team, new_job=NewJob(job_type="one_shot"), request=chat_request()
+    )
+    job_id = str(ticket.call.job.job_id)
+    native = team_client.post(
+        f"/api/jobs/{job_id}/llm-call", call_body(), format="json"
+    )
+    assert native.status_code == HTTPStatus.CONFLICT
+    assert native.json()["code"] == "one_call_job"
+    openai = team_client.post(
+        "/v1/chat/completions",
+        {"model": "chat", "messages": [{"role": "user", "content": "hi"}]},
+        format="json",
+        HTTP_X_JOB_ID=job_id,
+    )
+    assert openai.status_code == HTTPStatus.CONFLICT
+    assert openai.json()["error"]["code"] == "one_call_job"
+    assert LLMCall.objects.filter(job__job_id=job_id).count() == 1

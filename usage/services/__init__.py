@@ -23,6 +23,7 @@ from usage.services.exports import (
 )
 from usage.services.record import (
     day_of,
+    usage_call_charge_record,
     usage_charge_record,
     usage_record,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "rollups_check",
     "rollups_default_start",
     "rollups_rebuild",
+    "usage_call_charge_record",
     "usage_charge_record",
     "usage_export",
     "usage_export_group_by",

@@ -124,3 +124,14 @@ def usage_charge_record(*, job: Job, entry: LedgerEntry | None) -> None:
         *_counters(credits=-entry.amount),
     ]
     sql.count(_upsert(keyed=job.key_id is not None, alias_of_job=True), params)
+
+
+def usage_call_charge_record(*, call: LLMCall, entry: LedgerEntry | None) -> None:
+    """A one-call job's call and the charge it settled: one upsert, their group
+    being the same (the job's only call, successful, gives the charge its alias),
+    unless the charge falls on the next day (a call running over midnight)."""
+    credits = -entry.amount if entry is not None else 0
+    if credits and day_of(entry.created_at) != day_of(call.created_at):
+        usage_charge_record(job=call.job, entry=entry)
+        credits = 0
+    usage_record(call=call, credits=credits)

@@ -15,7 +15,11 @@ from jobs.models import CallStatus, Job, LLMCall
 from jobs.services import job_complete, job_create
 from teams.models import VirtualKey
 from usage.models import UsageDaily
-from usage.services import usage_charge_record, usage_record
+from usage.services import (
+    usage_call_charge_record,
+    usage_charge_record,
+    usage_record,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -69,3 +73,29 @@ def test_calls_are_counted_per_key_that_opened_their_job(job, team):
     usage_record(call=LLMCall(job=job, team=team, model_alias="mock"))
     counted = set(UsageDaily.objects.values_list("key_id", "calls"))
     assert counted == {(key.pk, 2), (None, 1)}
+
+
+def test_a_one_call_job_s_call_and_charge_count_on_their_own_days(team):
+    """The call on the day it was made, the charge on its ledger entry's day: one
+    row when they are the same day, two when the call ran over midnight."""
+    job = Job.objects.create(team=team, job_type="report", one_call=True)
+    today = timezone.now()
+    usage_call_charge_record(
+        call=LLMCall(job=job, team=team, model_alias="mock", created_at=today),
+        entry=LedgerEntry(amount=-2, created_at=today),
+    )
+    assert list(UsageDaily.objects.values_list("day", "calls", "credits")) == [
+        (today.date(), 1, 2)
+    ]
+    yesterday = today - timedelta(days=1)
+    LLMCall.objects.create(
+        job=job, team=team, model_alias="mock", status=CallStatus.SUCCEEDED
+    )
+    usage_call_charge_record(
+        call=LLMCall(job=job, team=team, model_alias="mock", created_at=yesterday),
+        entry=LedgerEntry(amount=-3, created_at=today),
+    )
+    assert sorted(UsageDaily.objects.values_list("day", "calls", "credits")) == [
+        (yesterday.date(), 1, 0),
+        (today.date(), 1, 5),
+    ]
