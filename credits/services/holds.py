@@ -6,9 +6,12 @@ capture closes the hold and writes the job's one deduction; a release (or expiry
 crashed worker's job) gives the hold back. The database constraints on the models back
 every rule here.
 
-Lock order: the account row, then the job's hold. Every function that touches both takes
-them in that order; taking them the other way round (as an earlier version of capture
-did) lets a reserve and a capture of one job deadlock.
+Lock order: the job's hold, then the account row. Every function that touches both takes
+them in that order (taking them in both orders let a reserve and a capture of one job
+deadlock). The account row is the one every request of a team queues on, so it is
+taken as late as possible and held as briefly: a capture that the account can pay in
+full is one conditional UPDATE of it (`_account_charge_in_full`), followed only by the
+ledger entry and the commit.
 """
 
 from __future__ import annotations
@@ -64,21 +67,27 @@ HOLD_COLUMNS = (
 )
 
 
-def _hold_for_update(account: CreditAccount, job_id: uuid.UUID) -> CreditHold | None:
-    """The job's hold in `account`, locked until the transaction ends."""
+# The team's account, in a statement about one of its holds.
+ACCOUNT_OF_TEAM = "(SELECT id FROM credits_creditaccount WHERE team_id = %s)"
+
+
+def _hold_for_update(team: Team, job_id: uuid.UUID) -> CreditHold | None:
+    """The job's hold in the team's account, locked until the transaction ends."""
     found = sql.rows(
-        f"SELECT {', '.join(HOLD_COLUMNS)} FROM credits_credithold "  # noqa: S608
-        f"WHERE account_id = %s AND job_id = %s{sql.for_update()}",
-        [account.pk, sql.value(CreditHold, "job_id", job_id)],
+        f"SELECT account_id, {', '.join(HOLD_COLUMNS)} "  # noqa: S608
+        f"FROM credits_credithold WHERE job_id = %s "
+        f"AND account_id = {ACCOUNT_OF_TEAM}{sql.for_update()}",
+        [sql.value(CreditHold, "job_id", job_id), team.pk],
     )
     if not found:
         return None
+    account_id, *columns = found[0]
     hold = CreditHold(
-        account=account,
+        account_id=account_id,
         job_id=job_id,
         **{
             name: sql.read(CreditHold, name, stored)
-            for name, stored in zip(HOLD_COLUMNS, found[0], strict=True)
+            for name, stored in zip(HOLD_COLUMNS, columns, strict=True)
         },
     )
     hold._state.adding = False
@@ -114,6 +123,12 @@ def credit_reserve(
         ttl or timedelta(seconds=settings.JOB_HOLD_TTL_SECONDS)
     )
     with transaction.atomic():
+        hold = _hold_for_update(team, job_id)
+        if hold is not None and hold.status in (
+            HoldStatus.CAPTURED,
+            HoldStatus.RELEASED,
+        ):
+            raise JobClosed(f"Credits for job {job_id} were already settled")
         # No account yet means no credits: the UPDATE matches nothing.
         reserved = CreditAccount.objects.filter(
             team=team,
@@ -123,14 +138,6 @@ def credit_reserve(
         )
         if not reserved:
             raise InsufficientCredits()
-        account = CreditAccount.objects.only("pk").get(team=team)
-        hold = _hold_for_update(account, job_id)
-        if hold is not None and hold.status in (
-            HoldStatus.CAPTURED,
-            HoldStatus.RELEASED,
-        ):
-            # Raising rolls the account update back with the rest.
-            raise JobClosed(f"Credits for job {job_id} were already settled")
         if hold is not None and hold.status == HoldStatus.EXPIRED:
             # The job outlived its hold but is still working: a fresh reservation.
             hold.status, hold.amount, hold.closed_at = HoldStatus.OPEN, 0, None
@@ -140,6 +147,7 @@ def credit_reserve(
             hold.expires_at = expires_at
             hold.save(update_fields=["status", "amount", "expires_at", "closed_at"])
             return hold
+        account = CreditAccount.objects.only("pk").get(team=team)
         key_spend_id, user_spend_id = budgets_reserve(
             team=team,
             key_id=key_id,
@@ -175,10 +183,12 @@ def credit_reserve_for_new_job(
     user_id: str = "",
 ) -> None:
     """credit_reserve for a job created in the caller's open transaction, which
-    therefore has no hold yet, and for an active team only: one conditional UPDATE
-    (credits there, team active), then the hold's INSERT (its account found by a
-    subquery). On refusal one more read tells why: TeamSuspended, TeamPaused or
-    InsufficientCredits. Then the key's and end user's budgets, as credit_reserve.
+    therefore has no hold yet, and for an active team only: the hold's INSERT (its
+    account found by a subquery), then one conditional UPDATE of the account
+    (credits there, team active), the last statement before the caller's commit
+    unless the key or end user has a budget. On refusal one more read tells why:
+    TeamSuspended, TeamPaused or InsufficientCredits. Then the key's and end user's
+    budgets, as credit_reserve.
 
     Runs in the caller's transaction, without a savepoint: a refusal (or a duplicate
     job id, refused by the unique constraint) must end that transaction.
@@ -188,14 +198,30 @@ def credit_reserve_for_new_job(
     credits = _validate_credits(credits)
     now = timezone.now()
     expires_at = now + (ttl or timedelta(seconds=settings.JOB_HOLD_TTL_SECONDS))
-    reserved = sql.rows(
+    # The hold first, the account row last (the lock order): a team's requests
+    # queue on that row until the commit.
+    hold = sql.rows(
+        "INSERT INTO credits_credithold"
+        " (hold_id, account_id, job_id, amount, status, expires_at, created_at)"
+        " SELECT %s, id, %s, %s, %s, %s, %s FROM credits_creditaccount"
+        " WHERE team_id = %s RETURNING id",
+        [
+            sql.value(CreditHold, "hold_id", uuid.uuid4()),
+            sql.value(CreditHold, "job_id", job_id),
+            credits,
+            HoldStatus.OPEN.value,
+            sql.value(CreditHold, "expires_at", expires_at),
+            sql.value(CreditHold, "created_at", now),
+            team.pk,
+        ],
+    )
+    reserved = hold and sql.count(
         "UPDATE credits_creditaccount"
         " SET credits_reserved = credits_reserved + %s, updated_at = %s"
         " WHERE team_id = %s"
         " AND credits_allocated >= credits_used + credits_reserved + %s"
         " AND EXISTS (SELECT 1 FROM teams_team WHERE teams_team.id = %s"
-        " AND teams_team.status = %s)"
-        " RETURNING id",
+        " AND teams_team.status = %s)",
         [
             credits,
             sql.value(CreditAccount, "updated_at", now),
@@ -212,20 +238,15 @@ def credit_reserve_for_new_job(
             TeamStatus.PAUSED: TeamPaused,
         }
         raise refusals.get(status.first(), InsufficientCredits)()
-    ((account_id,),) = reserved
-    key_spend_id, user_spend_id = budgets_reserve(
+    spends = budgets_reserve(
         team=team, key_id=key_id, user_id=user_id, credits=credits, now=now
     )
-    sql.insert(
-        CreditHold(
-            account_id=account_id,
-            job_id=job_id,
-            amount=credits,
-            expires_at=expires_at,
-            key_spend_id=key_spend_id,
-            user_spend_id=user_spend_id,
+    if spends != (None, None):
+        sql.count(
+            "UPDATE credits_credithold SET key_spend_id = %s, user_spend_id = %s"
+            " WHERE id = %s",
+            [*spends, hold[0][0]],
         )
-    )
 
 
 def _deduction_of(job_id: uuid.UUID) -> LedgerEntry | None:
@@ -263,24 +284,27 @@ def credit_capture(
         raise InvalidInput(f"credits must be at most {MAX_CREDITS_PER_OPERATION}")
     now = timezone.now()
     with transaction.atomic(savepoint=savepoint):
-        account = _locked_account(team)
         # The usual case, in one statement: the job's open hold, captured.
         captured = sql.rows(
-            "UPDATE credits_credithold SET status = %s, closed_at = %s"
-            " WHERE account_id = %s AND job_id = %s AND status = %s"
+            "UPDATE credits_credithold SET status = %s, closed_at = %s"  # noqa: S608
+            f" WHERE job_id = %s AND status = %s AND account_id = {ACCOUNT_OF_TEAM}"
             " RETURNING amount, key_spend_id, user_spend_id",
             [
                 HoldStatus.CAPTURED.value,
                 sql.value(CreditHold, "closed_at", now),
-                account.pk,
                 sql.value(CreditHold, "job_id", job_id),
                 HoldStatus.OPEN.value,
+                team.pk,
             ],
         )
         held, key_spend_id, user_spend_id = captured[0] if captured else (0, None, None)
         spends = (key_spend_id, user_spend_id)
+        if captured and spends == (None, None):
+            account = _account_charge_in_full(team, held=held, credits=credits, now=now)
+            if account is not None:
+                return _deduction_write(account, credits, job_id, reason, actor)
         if not captured:
-            hold = _hold_for_update(account, job_id)
+            hold = _hold_for_update(team, job_id)
             if hold is not None and hold.status == HoldStatus.CAPTURED:
                 return _deduction_of(job_id)
             if hold is not None and hold.status == HoldStatus.RELEASED:
@@ -295,8 +319,11 @@ def credit_capture(
                 # (An open hold here proves the job was never captured: holds are
                 # per job.)
                 raise Conflict(f"Job {job_id} belongs to another account")
+            account = _locked_account(team)
             _hold_settle_marker(account, hold, job_id=job_id, now=now)
             spends = (None, None) if hold is None else _spends(hold)
+        else:
+            account = _locked_account(team)
         room = budgets_room(spends)
         charge = min(
             credits,
@@ -314,16 +341,62 @@ def credit_capture(
         account.credits_used += charge
         sql.update(account, ["credits_reserved", "credits_used", "updated_at"])
         budgets_settle(spend_ids=spends, held=held, charged=charge)
-        if charge == 0:
-            return None
-        return _entry_write(
-            account,
-            entry_type=EntryType.DEDUCTION,
-            amount=-charge,
-            reason=reason,
-            actor=actor,
-            job_id=job_id,
-        )
+        return _deduction_write(account, charge, job_id, reason, actor)
+
+
+def _account_charge_in_full(
+    team: Team, *, held: int, credits: int, now: datetime
+) -> CreditAccount | None:
+    """The capture of a hold of `held` as a charge of `credits`, when the account
+    can pay all of it: one conditional UPDATE, the account as it left it (None
+    when it cannot: the caller then charges what is there, under the row's lock)."""
+    charged = sql.rows(
+        "UPDATE credits_creditaccount SET credits_reserved = credits_reserved - %s,"
+        " credits_used = credits_used + %s, updated_at = %s"
+        " WHERE team_id = %s"
+        " AND credits_allocated + %s >= credits_used + credits_reserved + %s"
+        " RETURNING id, credits_allocated, credits_used, credits_reserved",
+        [
+            held,
+            credits,
+            sql.value(CreditAccount, "updated_at", now),
+            team.pk,
+            held,
+            credits,
+        ],
+    )
+    if not charged:
+        return None
+    ((pk, allocated, used, reserved),) = charged
+    account = CreditAccount(
+        id=pk,
+        team=team,
+        credits_allocated=allocated,
+        credits_used=used,
+        credits_reserved=reserved,
+        updated_at=now,
+    )
+    account._state.adding = False
+    return account
+
+
+def _deduction_write(
+    account: CreditAccount,
+    charge: int,
+    job_id: uuid.UUID,
+    reason: str,
+    actor: str,
+) -> LedgerEntry | None:
+    if charge == 0:
+        return None
+    return _entry_write(
+        account,
+        entry_type=EntryType.DEDUCTION,
+        amount=-charge,
+        reason=reason,
+        actor=actor,
+        job_id=job_id,
+    )
 
 
 def _hold_settle_marker(
@@ -359,11 +432,10 @@ def credit_release(
     if status not in RELEASE_STATUSES:
         raise InvalidInput(f"status must be one of {', '.join(RELEASE_STATUSES)}")
     with transaction.atomic(savepoint=savepoint):
-        account = _locked_account(team)
-        hold = _hold_for_update(account, job_id)
+        hold = _hold_for_update(team, job_id)
         if hold is None or hold.status != HoldStatus.OPEN:
             return None
-        _hold_close(account, hold, status=status)
+        _hold_close(_locked_account(team), hold, status=status)
         return hold
 
 
@@ -379,8 +451,8 @@ def _hold_close(account: CreditAccount, hold: CreditHold, *, status: str) -> Non
 def holds_expire(*, now: datetime | None = None) -> int:
     """Release every open hold past its expiry (a crashed worker's); count returned.
 
-    Each hold is re-checked under the account lock: a hold whose job reserved more
-    (and so pushed its expiry back) or was captured meanwhile is left alone.
+    Each hold is re-checked under its lock: a hold whose job reserved more (and so
+    pushed its expiry back) or was captured meanwhile is left alone.
     """
     now = now or timezone.now()
     expired = 0
@@ -391,15 +463,15 @@ def holds_expire(*, now: datetime | None = None) -> int:
     )
     for account_id, hold_pk in candidates:
         with transaction.atomic():
-            account = CreditAccount.objects.select_for_update(no_key=True).get(
-                pk=account_id
-            )
             hold = (
                 CreditHold.objects.select_for_update()
                 .filter(pk=hold_pk, status=HoldStatus.OPEN, expires_at__lte=now)
                 .first()
             )
             if hold is not None:
+                account = CreditAccount.objects.select_for_update(no_key=True).get(
+                    pk=account_id
+                )
                 _hold_close(account, hold, status=HoldStatus.EXPIRED)
                 expired += 1
     return expired
