@@ -4,10 +4,11 @@ On, each process exports its spans (OTLP over HTTP to the collector that the sta
 OTEL_EXPORTER_OTLP_* variables name, or `TRACING_EXPORTER=console` for standard
 output) and the OpenTelemetry instrumentations add theirs: a span per request
 (Django), per SQL statement (psycopg: the statement's text, never its values) and per
-provider request (httpx). The call pipeline adds `llm.admit`, `llm.provider` and
-`llm.settle` (jobs/pipeline.py) with the team, the alias and the outcome as
-attributes. Nothing secret goes into a span: keys travel in headers, which no
-instrumentation records, and prompts are not attributes.
+provider request (aiohttp on the fast path, httpx through litellm). The call
+pipeline adds `llm.admit`, `llm.provider` and `llm.settle` (jobs/pipeline.py) with
+the team, the alias and the outcome as attributes. Nothing secret goes into a span:
+keys travel in headers, which no instrumentation records, and prompts are not
+attributes.
 
 Off, `span` is OpenTelemetry's no-op tracer: a few microseconds per call.
 """
@@ -37,6 +38,7 @@ def tracing_setup() -> None:
     thread is restarted in each forked worker by the SDK itself.)"""
     if not settings.TRACING:
         return
+    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
     from opentelemetry.instrumentation.django import DjangoInstrumentor
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
@@ -64,6 +66,7 @@ def tracing_setup() -> None:
     DjangoInstrumentor().instrument()
     PsycopgInstrumentor().instrument(enable_commenter=False)
     HTTPXClientInstrumentor().instrument()
+    AioHttpClientInstrumentor().instrument()
 
 
 def tracing_flush() -> None:
