@@ -13,6 +13,7 @@ come from the models, never from a request: the f-strings below are not injectab
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -45,9 +46,43 @@ def read(model: type[models.Model], field: str, stored: Any) -> Any:
     return stored
 
 
+@contextmanager
+def pipelined() -> Iterator[None]:
+    """Statements sent without waiting for the answers of those before them
+    (psycopg's pipeline mode; PostgreSQL only): `rows`, `count` and `insert`,
+    whose callers read the answer, wait for it and for every answer before it;
+    `run` and `update` do not wait. Around a transaction, its BEGIN and COMMIT
+    travel with the statements next to them. An error of a statement that was not
+    waited for is raised by the next one that waits (the transaction then ends),
+    so only statements whose failure the caller does not handle itself are `run`.
+    A one-call job's two transactions take 4 and 6 round trips this way (were 6
+    and 9)."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    connection.ensure_connection()
+    with connection.connection.pipeline() as pipeline:
+        _pipeline.current = pipeline
+        try:
+            yield
+        finally:
+            _pipeline.current = None
+
+
+_pipeline = threading.local()
+
+
+def _answered() -> None:
+    """Wait for the answers of the statements sent so far (in a pipeline)."""
+    pipeline = getattr(_pipeline, "current", None)
+    if pipeline is not None:
+        pipeline.sync()
+
+
 def rows(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+        _answered()
         return cursor.fetchall() if cursor.description else []
 
 
@@ -55,7 +90,14 @@ def count(sql: str, params: list[Any]) -> int:
     """Run a write; the number of rows it changed."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+        _answered()
         return cursor.rowcount
+
+
+def run(sql: str, params: list[Any]) -> None:
+    """Run a write whose answer nobody reads (in a pipeline: without waiting)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def for_update(*, no_key: bool = False) -> str:
@@ -107,22 +149,26 @@ def _update_of(
     return sql + (f" AND {condition}" if condition else ""), fields
 
 
-def update(
-    instance: models.Model,
-    names: list[str],
-    *,
-    condition: str = "",
-    condition_params: tuple[Any, ...] = (),
-) -> int:
-    """UPDATE `instance`'s row with the fields `names` (no signals), when the row
-    also meets `condition` (SQL of the caller's, with `condition_params`); rows
-    changed."""
-    sql, fields = _update_of(type(instance), tuple(names), condition)
-    params = [
+def _update_params(instance: models.Model, fields: tuple[models.Field, ...]) -> list:
+    return [
         field.get_db_prep_save(field.pre_save(instance, False), connection)
         for field in fields
-    ]
-    return count(sql, [*params, instance.pk, *condition_params])
+    ] + [instance.pk]
+
+
+def update(instance: models.Model, names: list[str]) -> None:
+    """UPDATE `instance`'s row with the fields `names` (no signals; see `run`)."""
+    sql, fields = _update_of(type(instance), tuple(names), "")
+    run(sql, _update_params(instance, fields))
+
+
+def update_where(
+    instance: models.Model, names: list[str], condition: str, params: tuple[Any, ...]
+) -> int:
+    """`update`, when the row also meets `condition` (SQL of the caller's, with
+    `params`); rows changed."""
+    sql, fields = _update_of(type(instance), tuple(names), condition)
+    return count(sql, [*_update_params(instance, fields), *params])
 
 
 @contextmanager

@@ -200,11 +200,11 @@ def credit_reserve_for_new_job(
     expires_at = now + (ttl or timedelta(seconds=settings.JOB_HOLD_TTL_SECONDS))
     # The hold first, the account row last (the lock order): a team's requests
     # queue on that row until the commit.
-    hold = sql.rows(
+    sql.run(
         "INSERT INTO credits_credithold"
         " (hold_id, account_id, job_id, amount, status, expires_at, created_at)"
         " SELECT %s, id, %s, %s, %s, %s, %s FROM credits_creditaccount"
-        " WHERE team_id = %s RETURNING id",
+        " WHERE team_id = %s",
         [
             sql.value(CreditHold, "hold_id", uuid.uuid4()),
             sql.value(CreditHold, "job_id", job_id),
@@ -215,7 +215,8 @@ def credit_reserve_for_new_job(
             team.pk,
         ],
     )
-    reserved = hold and sql.count(
+    # No account: no hold either, and nothing reserved.
+    reserved = sql.count(
         "UPDATE credits_creditaccount"
         " SET credits_reserved = credits_reserved + %s, updated_at = %s"
         " WHERE team_id = %s"
@@ -242,10 +243,10 @@ def credit_reserve_for_new_job(
         team=team, key_id=key_id, user_id=user_id, credits=credits, now=now
     )
     if spends != (None, None):
-        sql.count(
+        sql.run(
             "UPDATE credits_credithold SET key_spend_id = %s, user_spend_id = %s"
-            " WHERE id = %s",
-            [*spends, hold[0][0]],
+            " WHERE job_id = %s",
+            [*spends, sql.value(CreditHold, "job_id", job_id)],
         )
 
 

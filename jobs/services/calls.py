@@ -251,7 +251,7 @@ def one_call_job_start(
         now=now,
     )
     try:
-        with transaction.atomic():
+        with sql.pipelined(), transaction.atomic():
             sql.insert(job)
             call.job = job
             sql.insert(call)
@@ -382,7 +382,7 @@ def _call_outcome_save(
     job = call.job
     refusal: ServiceError | None = None
     entry = None
-    with transaction.atomic():
+    with sql.pipelined(), transaction.atomic():
         sql.update(call, CALL_OUTCOME_FIELDS)
         if not close:
             Job.objects.filter(pk=job.pk).update(last_activity_at=call.completed_at)

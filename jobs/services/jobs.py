@@ -264,11 +264,11 @@ def job_settle(
         settled.append("metadata")
     if call is None:
         sql.update(job, settled)
-    elif not sql.update(
+    elif not sql.update_where(
         job,
         settled,
-        condition="status IN (%s, %s)",
-        condition_params=tuple(status.value for status in OPEN_JOB_STATUSES),
+        "status IN (%s, %s)",
+        tuple(status.value for status in OPEN_JOB_STATUSES),
     ):
         job.refresh_from_db(fields=settled)  # closed meanwhile (expired)
         raise JobClosed(f"Job is already {job.status}")

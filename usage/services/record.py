@@ -104,7 +104,7 @@ def usage_record(*, call: LLMCall, credits: int = 0) -> None:
             client_cost_usd=call.client_cost_usd,
         ),
     ]
-    sql.count(_upsert(keyed=key_id is not None, alias_of_job=False), params)
+    sql.run(_upsert(keyed=key_id is not None, alias_of_job=False), params)
 
 
 def usage_charge_record(*, job: Job, entry: LedgerEntry | None) -> None:
@@ -123,7 +123,7 @@ def usage_charge_record(*, job: Job, entry: LedgerEntry | None) -> None:
         job.job_type,
         *_counters(credits=-entry.amount),
     ]
-    sql.count(_upsert(keyed=job.key_id is not None, alias_of_job=True), params)
+    sql.run(_upsert(keyed=job.key_id is not None, alias_of_job=True), params)
 
 
 def usage_call_charge_record(*, call: LLMCall, entry: LedgerEntry | None) -> None:
