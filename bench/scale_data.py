@@ -260,14 +260,14 @@ def load(conn: psycopg.Connection, args: argparse.Namespace) -> None:
         conn.execute(
             "INSERT INTO jobs_job (job_id, user_id, job_type, metadata, status,"  # noqa: S608
             " error_message, credits_charged, created_at, started_at, completed_at,"
-            " last_activity_at, team_id, key_id)"
+            " last_activity_at, team_id, key_id, one_call)"
             " SELECT gen_random_uuid(),"
             " CASE WHEN ix = 1 AND g %% 5 <> 0 THEN 'user-' || ((g / 5) %% 20)"
             " ELSE '' END,"
             f" ({sql_array(JOB_TYPES)})[1 + (CASE WHEN ix = 1 THEN g / 7 ELSE ix END)"
             " %% 4], '{}', 'completed', '',"
             " 1, c, c, c + interval '3 seconds', c + interval '3 seconds',"
-            " tp[ix], kp[ix]"
+            " tp[ix], kp[ix], false"
             " FROM (SELECT g,"
             " t0 + make_interval(secs => (g - 1) * span / %(jobs)s) AS c,"
             f" {team_ix} AS ix FROM generate_series(1, %(jobs)s) g, scale_clock) s,"
@@ -380,11 +380,18 @@ def load(conn: psycopg.Connection, args: argparse.Namespace) -> None:
 def rollups_sql(conn: psycopg.Connection) -> int:
     """The usage rollups in the shape usage.services.rollups recomputes them: calls on
     the UTC day they were created, in (team, the job's key, alias, the job's end user,
-    type); charges (deductions of jobs) on the day of their entry, under the alias of
-    the job's first successful call."""
+    type); charges (deductions of jobs) on the day of their entry, and closed jobs
+    on the day they were created, under the alias of the job's first successful
+    call."""
     counters = (
         "calls, failed_calls, prompt_tokens, completion_tokens, total_tokens,"
-        " cached_tokens, reasoning_tokens, credits, provider_cost_usd, client_cost_usd"
+        " cached_tokens, reasoning_tokens, credits, provider_cost_usd, client_cost_usd,"
+        " jobs_completed, jobs_failed"
+    )
+    first_alias = (
+        "  LEFT JOIN (SELECT DISTINCT ON (job_id) job_id, model_alias FROM jobs_llmcall"
+        "  WHERE status = 'succeeded' ORDER BY job_id, created_at, id) f"
+        "  ON f.job_id = j.id"
     )
     conn.execute("DELETE FROM usage_usagedaily")
     cursor = conn.execute(
@@ -393,7 +400,8 @@ def rollups_sql(conn: psycopg.Connection) -> int:
         f" SELECT day, team_id, key_id, model_alias, user_id, job_type,"
         " sum(calls), sum(failed_calls), sum(prompt_tokens), sum(completion_tokens),"
         " sum(total_tokens), sum(cached_tokens), sum(reasoning_tokens), sum(credits),"
-        " sum(provider_cost_usd), sum(client_cost_usd)"
+        " sum(provider_cost_usd), sum(client_cost_usd), sum(jobs_completed),"
+        " sum(jobs_failed)"
         " FROM ("
         "  SELECT (c.created_at AT TIME ZONE 'UTC')::date AS day, c.team_id, j.key_id,"
         "  c.model_alias, j.user_id, j.job_type, count(*) AS calls,"
@@ -403,20 +411,27 @@ def rollups_sql(conn: psycopg.Connection) -> int:
         "  sum(c.total_tokens) AS total_tokens, sum(c.cached_tokens) AS cached_tokens,"
         "  sum(c.reasoning_tokens) AS reasoning_tokens, 0 AS credits,"
         "  sum(c.provider_cost_usd) AS provider_cost_usd,"
-        "  sum(c.client_cost_usd) AS client_cost_usd"
+        "  sum(c.client_cost_usd) AS client_cost_usd, 0 AS jobs_completed,"
+        "  0 AS jobs_failed"
         "  FROM jobs_llmcall c JOIN jobs_job j ON j.id = c.job_id"
         "  WHERE c.status <> 'in_progress' GROUP BY 1, 2, 3, 4, 5, 6"
         "  UNION ALL"
         "  SELECT (e.created_at AT TIME ZONE 'UTC')::date, a.team_id, j.key_id,"
         "  coalesce(f.model_alias, ''), j.user_id, j.job_type, 0, 0, 0, 0, 0, 0, 0,"
-        "  -sum(e.amount), 0, 0"
+        "  -sum(e.amount), 0, 0, 0, 0"
         "  FROM credits_ledgerentry e"
         "  JOIN credits_creditaccount a ON a.id = e.account_id"
         "  JOIN jobs_job j ON j.job_id = e.job_id"
-        "  LEFT JOIN (SELECT DISTINCT ON (job_id) job_id, model_alias FROM jobs_llmcall"
-        "  WHERE status = 'succeeded' ORDER BY job_id, created_at, id) f"
-        "  ON f.job_id = j.id"
+        f"{first_alias}"
         "  WHERE e.entry_type = 'deduction' GROUP BY 1, 2, 3, 4, 5, 6"
+        "  UNION ALL"
+        "  SELECT (j.created_at AT TIME ZONE 'UTC')::date, j.team_id, j.key_id,"
+        "  coalesce(f.model_alias, ''), j.user_id, j.job_type, 0, 0, 0, 0, 0, 0, 0,"
+        "  0, 0, 0, count(*) FILTER (WHERE j.status = 'completed'),"
+        "  count(*) FILTER (WHERE j.status = 'failed')"
+        "  FROM jobs_job j"
+        f"{first_alias}"
+        "  WHERE j.status IN ('completed', 'failed') GROUP BY 1, 2, 3, 4, 5, 6"
         " ) g GROUP BY day, team_id, key_id, model_alias, user_id, job_type"
         " ORDER BY day, team_id, key_id, model_alias, user_id, job_type"
     )

@@ -31,7 +31,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from credits.models import CreditAccount
-from jobs.models import Job
+from jobs.models import OPEN_JOB_STATUSES, Job
 from teams.models import Organization, Team, TeamStatus
 from usage.models import UsageDaily
 
@@ -70,11 +70,13 @@ def _percent(part: Decimal | int, whole: Decimal | int) -> Decimal | None:
 def _daily(
     *, window_start: datetime, days: list[date], jobs: Any, usage: Any
 ) -> list[DailyPoint]:
-    """Jobs, credits and provider cost per day: one grouped query for the jobs,
-    one over the rollups for the rest."""
-    job_counts = {
+    """Jobs (created that day), credits and provider cost per day: one grouped
+    query over the rollups (closed jobs and the rest), one for the open jobs."""
+    open_counts = {
         row["day"]: row["count"]
-        for row in jobs.filter(created_at__gte=window_start)
+        for row in jobs.filter(
+            created_at__gte=window_start, status__in=OPEN_JOB_STATUSES
+        )
         .annotate(day=TruncDate("created_at"))
         .values("day")
         .annotate(count=Count("pk"))
@@ -84,13 +86,17 @@ def _daily(
         row["day"]: row
         for row in usage.filter(day__gte=days[0])
         .values("day")
-        .annotate(credits=Sum("credits"), cost=Sum("provider_cost_usd"))
+        .annotate(
+            jobs=Sum(F("jobs_completed") + F("jobs_failed")),
+            credits=Sum("credits"),
+            cost=Sum("provider_cost_usd"),
+        )
         .order_by()
     }
     return [
         DailyPoint(
             day=day,
-            jobs=job_counts.get(day, 0),
+            jobs=open_counts.get(day, 0) + (sums.get(day, {}).get("jobs") or 0),
             credits=sums.get(day, {}).get("credits") or 0,
             cost_usd=Decimal(sums.get(day, {}).get("cost") or 0),
         )
@@ -123,12 +129,19 @@ def dashboard_stats(*, now: datetime | None = None) -> dict[str, Any]:
         suspended=Count("pk", filter=Q(status=TeamStatus.SUSPENDED)),
         paused=Count("pk", filter=Q(status=TeamStatus.PAUSED)),
     )
-    jobs = Job.objects.filter(created_at__gte=window_start).aggregate(
-        today=Count("pk", filter=Q(created_at__gte=today_start)),
-        month=Count("pk"),
+    open_jobs = (
+        Job.objects.open()
+        .filter(created_at__gte=window_start)
+        .aggregate(
+            today=Count("pk", filter=Q(created_at__gte=today_start)),
+            month=Count("pk"),
+        )
     )
     today = today_start.date()
+    closed = F("jobs_completed") + F("jobs_failed")
     usage = UsageDaily.objects.filter(day__gte=days[0]).aggregate(
+        jobs_today=Sum(closed, filter=Q(day=today)),
+        jobs=Sum(closed),
         calls_today=Sum("calls", filter=Q(day=today)),
         calls=Sum("calls"),
         failed=Sum("failed_calls"),
@@ -144,8 +157,8 @@ def dashboard_stats(*, now: datetime | None = None) -> dict[str, Any]:
     return {
         "organizations": Organization.objects.count(),
         "teams": teams,
-        "jobs_today": jobs["today"],
-        "jobs_30d": jobs["month"],
+        "jobs_today": open_jobs["today"] + (usage["jobs_today"] or 0),
+        "jobs_30d": open_jobs["month"] + (usage["jobs"] or 0),
         "calls_today": calls["calls_today"],
         "calls_30d": calls["calls"],
         "failed_calls_30d": calls["failed"],

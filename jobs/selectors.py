@@ -18,7 +18,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from credits.services import USD_QUANTUM, credit_account_get
-from jobs.models import CallStatus, Job, JobStatus, LLMCall
+from jobs.models import OPEN_JOB_STATUSES, CallStatus, Job, JobStatus, LLMCall
 from saas_litellm import sql
 from saas_litellm.exceptions import InvalidInput
 from teams.models import Organization, Team
@@ -144,10 +144,12 @@ def _money(value: Decimal | None) -> str:
 
 
 def _usage_totals(jobs: Any, rollups: Any, group_by: str) -> dict[Any, dict[str, Any]]:
-    """Usage per value of `group_by` (a field of both Job and UsageDaily): the jobs
-    created in the period, by status, from the jobs; the credits charged, tokens and
-    provider cost of the period's days from the usage rollups (kept with each call
-    and charge, so their cost is the days' and groups', not the calls').
+    """Usage per value of `group_by` (a field of both Job and UsageDaily) over the
+    period's days: from the usage rollups (kept with each call, charge and closed
+    job, so their cost is the days' and groups', not the calls' or the jobs'), the
+    jobs closed by status, the credits charged, tokens and provider cost; from
+    `jobs` (the period's), the ones still open (few: jobs close in minutes, and
+    an index finds them by status).
 
     Two grouped queries, however many groups there are: a team chooses its job types
     freely, so a query per type would let it set how many queries a request costs.
@@ -162,27 +164,30 @@ def _usage_totals(jobs: Any, rollups: Any, group_by: str) -> dict[Any, dict[str,
             "cost": Decimal(0),
         }
     )
-    with sql.custom_plans():  # one team may hold a third of the jobs
-        job_rows = list(
-            jobs.order_by()
+    with sql.custom_plans():  # one team may hold a third of the calls
+        open_rows = list(
+            jobs.filter(status__in=OPEN_JOB_STATUSES)
+            .order_by()
             .values(group_by)
-            .annotate(
-                total=Count("id"),
-                completed=Count("id", filter=Q(status=JobStatus.COMPLETED)),
-                failed=Count("id", filter=Q(status=JobStatus.FAILED)),
-            )
+            .annotate(open=Count("id"))
         )
         rollup_rows = list(
             rollups.order_by()
             .values(group_by)
             .annotate(
+                completed=Sum("jobs_completed", default=0),
+                failed=Sum("jobs_failed", default=0),
                 credits=Sum("credits", default=0),
                 tokens=Sum("total_tokens", default=0),
                 cost=Sum("provider_cost_usd", default=Decimal(0)),
             )
         )
-    for row in job_rows + rollup_rows:
-        totals[row.pop(group_by)].update(row)
+    for row in open_rows:
+        totals[row[group_by]]["total"] += row["open"]
+    for row in rollup_rows:
+        group = totals[row.pop(group_by)]
+        group.update(row)
+        group["total"] += row["completed"] + row["failed"]
     return dict(totals)
 
 

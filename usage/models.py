@@ -18,6 +18,8 @@ GROUP_FIELDS = ("day", "team", "key", "model_alias", "user_id", "job_type")
 COUNTER_FIELDS = (
     "calls",
     "failed_calls",
+    "jobs_completed",
+    "jobs_failed",
     "prompt_tokens",
     "completion_tokens",
     "total_tokens",
@@ -28,11 +30,17 @@ COUNTER_FIELDS = (
     "client_cost_usd",
 )
 COST_FIELDS = ("provider_cost_usd", "client_cost_usd")
+JOB_FIELDS = ("jobs_completed", "jobs_failed")
 
 
 class UsageDailyQuerySet(models.QuerySet):
     def for_team(self, team: Team) -> UsageDailyQuerySet:
         return self.filter(team=team)
+
+    def spend(self) -> UsageDailyQuerySet:
+        """The rows with calls or charges (not those that only count closed jobs
+        of no successful call): what spend analytics and exports show."""
+        return self.exclude(calls=0, credits=0)
 
 
 class UsageDaily(models.Model):
@@ -46,6 +54,10 @@ class UsageDaily(models.Model):
       first successful call ('' if its calls are gone).
     - `user_id`: the job's end user ('' if none); `job_type`: the job's type.
     - `credits`: credits charged (the ledger's deductions of jobs).
+    - `jobs_completed`, `jobs_failed`: jobs closed with that status, on the day
+      they were created, in the group of their first successful call ('' as the
+      alias if none). Jobs still open are not counted here (the usage endpoints
+      and the dashboard count them from the jobs: few, and indexed by status).
     """
 
     day = models.DateField()
@@ -58,6 +70,8 @@ class UsageDaily(models.Model):
     job_type = models.CharField(max_length=100, blank=True)
     calls = models.PositiveBigIntegerField(default=0)
     failed_calls = models.PositiveBigIntegerField(default=0)
+    jobs_completed = models.PositiveBigIntegerField(default=0)
+    jobs_failed = models.PositiveBigIntegerField(default=0)
     prompt_tokens = models.PositiveBigIntegerField(default=0)
     completion_tokens = models.PositiveBigIntegerField(default=0)
     total_tokens = models.PositiveBigIntegerField(default=0)

@@ -42,8 +42,8 @@ from saas_litellm.exceptions import (
 )
 from teams.models import Team, TeamStatus, VirtualKey
 from usage.services import (
-    usage_call_charge_record,
-    usage_charge_record,
+    usage_job_record,
+    usage_one_call_job_record,
     usage_record,
 )
 
@@ -275,7 +275,9 @@ def job_settle(
     if not succeeded:
         credit_release(team=job.team, job_id=job.job_id, savepoint=False)
         if call is not None:
-            usage_record(call=call)
+            usage_one_call_job_record(call=call, entry=None)
+        else:
+            usage_job_record(job=job, entry=None)
         _usage_recorded(stale)
         return None
     entry = credit_capture(
@@ -288,9 +290,9 @@ def job_settle(
     )
     # The usage rollups last: after the account row (usage.services.record).
     if call is not None:
-        usage_call_charge_record(call=call, entry=entry)
+        usage_one_call_job_record(call=call, entry=entry)
     else:
-        usage_charge_record(job=job, entry=entry)
+        usage_job_record(job=job, entry=entry)
     _usage_recorded(stale)
     charged = -entry.amount if entry is not None else 0
     if charged != credits:  # capped by what the account had (logged by the capture)

@@ -23,8 +23,8 @@ from usage.services.exports import (
 )
 from usage.services.record import (
     day_of,
-    usage_call_charge_record,
-    usage_charge_record,
+    usage_job_record,
+    usage_one_call_job_record,
     usage_record,
 )
 from usage.services.retention import PruneResult, calls_prune
@@ -48,10 +48,10 @@ __all__ = [
     "rollups_check",
     "rollups_default_start",
     "rollups_rebuild",
-    "usage_call_charge_record",
-    "usage_charge_record",
     "usage_export",
     "usage_export_group_by",
     "usage_export_period_check",
+    "usage_job_record",
+    "usage_one_call_job_record",
     "usage_record",
 ]

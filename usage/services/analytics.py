@@ -116,7 +116,7 @@ def _money(value: Any) -> Decimal:
 
 
 def _rows(period: Period, team: Team | None) -> QuerySet[UsageDaily]:
-    rows = UsageDaily.objects.filter(day__gte=period.start, day__lte=period.end)
+    rows = UsageDaily.objects.spend().filter(day__gte=period.start, day__lte=period.end)
     return rows.filter(team=team) if team is not None else rows
 
 

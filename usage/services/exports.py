@@ -23,7 +23,7 @@ from jobs.models import LLMCall
 from saas_litellm import sql
 from saas_litellm.exceptions import InvalidInput
 from teams.models import Team
-from usage.models import COST_FIELDS, COUNTER_FIELDS, UsageDaily
+from usage.models import COST_FIELDS, COUNTER_FIELDS, JOB_FIELDS, UsageDaily
 
 # group_by name → (output column, what it reads)
 GROUPS = {
@@ -35,7 +35,9 @@ GROUPS = {
 }
 GROUP_NAMES = tuple(GROUPS)
 COST_COLUMNS = COST_FIELDS
-COUNT_COLUMNS = tuple(name for name in COUNTER_FIELDS if name not in COST_FIELDS)
+COUNT_COLUMNS = tuple(
+    name for name in COUNTER_FIELDS if name not in COST_FIELDS + JOB_FIELDS
+)
 MAX_DAYS = 366
 EXPORT_BATCH = 2000
 USD = Decimal("0.00000001")
@@ -105,7 +107,7 @@ def usage_export(
     `group_by` and ordered by it; with `include_costs`, the provider and client
     costs too (the operator's)."""
     usage_export_period_check(start=start, end=end)
-    rollups = UsageDaily.objects.filter(day__gte=start, day__lte=end)
+    rollups = UsageDaily.objects.spend().filter(day__gte=start, day__lte=end)
     if team is not None:
         rollups = rollups.for_team(team)
     sources = [GROUPS[name][1] for name in group_by]

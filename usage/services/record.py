@@ -1,5 +1,6 @@
 """Rollups kept current on the hot path: one upsert per recorded call outcome, one per
-charged job, each in the transaction that records the outcome or the charge.
+closed job (its count and its charge), each in the transaction that records the
+outcome or closes the job; a one-call job's call, count and charge share one.
 
 The statements are written out once (as `saas_litellm.sql` does for the rest of the
 hot path): `INSERT … ON CONFLICT (group) WHERE … DO UPDATE SET n = n + excluded.n`,
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from django.db import connection
 
-from jobs.models import CallStatus, LLMCall
+from jobs.models import CallStatus, JobStatus, LLMCall
 from saas_litellm import sql
 from usage.models import COUNTER_FIELDS, GROUP_FIELDS, UsageDaily
 
@@ -78,10 +79,20 @@ def _counters(**given: int | Decimal) -> list[object]:
     return [sql.value(UsageDaily, name, given.get(name, 0)) for name in COUNTER_FIELDS]
 
 
-def usage_record(*, call: LLMCall, credits: int = 0) -> None:
+def _closed(job: Job) -> dict[str, int]:
+    """A closed job's count, by the status it closed with."""
+    return {
+        "jobs_completed": int(job.status == JobStatus.COMPLETED),
+        "jobs_failed": int(job.status == JobStatus.FAILED),
+    }
+
+
+def usage_record(*, call: LLMCall, credits: int = 0, job_closed: bool = False) -> None:
     """Add a call's recorded outcome (and `credits`, if the caller charged them
-    with it) to its group's row of the day the call was created. One statement;
-    runs in the caller's transaction, which records the outcome."""
+    with it; and its job's count with `job_closed`, the job having closed with it
+    in this group and on this day) to its group's row of the day the call was
+    created. One statement; runs in the caller's transaction, which records the
+    outcome."""
     job = call.job
     key_id = job.key_id  # the key that opened the job
     params = [
@@ -102,36 +113,54 @@ def usage_record(*, call: LLMCall, credits: int = 0) -> None:
             credits=credits,
             provider_cost_usd=call.provider_cost_usd,
             client_cost_usd=call.client_cost_usd,
+            **(_closed(job) if job_closed else {}),
         ),
     ]
     sql.run(_upsert(keyed=key_id is not None, alias_of_job=False), params)
 
 
-def usage_charge_record(*, job: Job, entry: LedgerEntry | None) -> None:
-    """Add the charge a job was given (its ledger entry) to the row of its group
-    (the alias of its first successful call) on the entry's day. One statement, in
-    the settling transaction, after the capture (see the lock order above)."""
-    if entry is None or not entry.amount:
-        return
+def _job_group_record(
+    job: Job, *, day: date, credits: int = 0, counted: bool = False
+) -> None:
+    """One upsert into a job's group (the alias of its first successful call) on
+    `day`: its `credits`, and its count when `counted`."""
     params = [
-        sql.value(UsageDaily, "day", day_of(entry.created_at)),
+        sql.value(UsageDaily, "day", day),
         job.team_id,
         job.key_id,
         job.pk,
         CallStatus.SUCCEEDED.value,
         job.user_id,
         job.job_type,
-        *_counters(credits=-entry.amount),
+        *_counters(credits=credits, **(_closed(job) if counted else {})),
     ]
     sql.run(_upsert(keyed=job.key_id is not None, alias_of_job=True), params)
 
 
-def usage_call_charge_record(*, call: LLMCall, entry: LedgerEntry | None) -> None:
-    """A one-call job's call and the charge it settled: one upsert, their group
-    being the same (the job's only call, successful, gives the charge its alias),
-    unless the charge falls on the next day (a call running over midnight)."""
+def usage_job_record(*, job: Job, entry: LedgerEntry | None) -> None:
+    """A job just closed: counted on the day it was created, and the charge it was
+    given (its ledger entry, if any) on the entry's day, both in the group of its
+    first successful call: one statement when both fall on the same day. In the
+    settling transaction, after the capture (see the lock order above)."""
+    credits = -entry.amount if entry is not None else 0
+    created = day_of(job.created_at)
+    if credits and day_of(entry.created_at) != created:
+        _job_group_record(job, day=day_of(entry.created_at), credits=credits)
+        credits = 0
+    _job_group_record(job, day=created, credits=credits, counted=True)
+
+
+def usage_one_call_job_record(*, call: LLMCall, entry: LedgerEntry | None) -> None:
+    """A one-call job closed with its call's outcome. When the call succeeded, its
+    group is the job's (the job's only call gives it its alias) and its day the
+    job's: the call, the job and the charge in one upsert, unless the charge
+    falls on the next day (a call running over midnight)."""
+    if call.status != CallStatus.SUCCEEDED:
+        usage_record(call=call)
+        usage_job_record(job=call.job, entry=entry)
+        return
     credits = -entry.amount if entry is not None else 0
     if credits and day_of(entry.created_at) != day_of(call.created_at):
-        usage_charge_record(job=call.job, entry=entry)
+        _job_group_record(call.job, day=day_of(entry.created_at), credits=credits)
         credits = 0
-    usage_record(call=call, credits=credits)
+    usage_record(call=call, credits=credits, job_closed=True)

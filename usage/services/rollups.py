@@ -7,7 +7,9 @@ What a rollup row holds, recomputed:
   type);
 - credits: every deduction of a job in the ledger, on the UTC day of its entry, in
   the group of the job's first successful call ('' as the alias if it has none
-  left: its calls were pruned). Deductions that belong to no job are not usage.
+  left: its calls were pruned). Deductions that belong to no job are not usage;
+- jobs_completed, jobs_failed: every closed job, by status, on the UTC day it was
+  created, in the group of its first successful call ('' if none).
 
 Calls past retention are gone (`prune_calls`) while their rollups stay, so the
 default range starts after the retention cutoff.
@@ -38,8 +40,8 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from credits.models import EntryType, LedgerEntry
-from jobs.models import CallStatus, Job, LLMCall
-from usage.models import COUNTER_FIELDS, UsageDaily
+from jobs.models import OPEN_JOB_STATUSES, CallStatus, Job, JobStatus, LLMCall
+from usage.models import COST_FIELDS, COUNTER_FIELDS, UsageDaily
 
 Group = tuple[date, int, int | None, str, str, str]
 Counters = tuple[Any, ...]
@@ -127,16 +129,8 @@ def _expected(start: date, end: date) -> dict[Group, Counters]:
             row["job__job_type"],
         )
         expected[group] = [
-            row["calls"],
-            row["failed_calls"],
-            row["prompt_tokens"] or 0,
-            row["completion_tokens"] or 0,
-            row["total_tokens"] or 0,
-            row["cached_tokens"] or 0,
-            row["reasoning_tokens"] or 0,
-            0,
-            _money(row["provider_cost_usd"]),
-            _money(row["client_cost_usd"]),
+            _money(row[name]) if name in COST_FIELDS else (row.get(name) or 0)
+            for name in COUNTER_FIELDS
         ]
     job = Job.objects.filter(job_id=OuterRef("job_id"))
     first_alias = (
@@ -164,6 +158,34 @@ def _expected(start: date, end: date) -> dict[Group, Counters]:
         .annotate(charged=Sum("amount"))
     )
     credits_at = COUNTER_FIELDS.index("credits")
+    completed_at = COUNTER_FIELDS.index("jobs_completed")
+    failed_at = COUNTER_FIELDS.index("jobs_failed")
+    jobs = (
+        Job.objects.filter(created_at__gte=since, created_at__lt=until)
+        .exclude(status__in=OPEN_JOB_STATUSES)
+        .annotate(
+            day=TruncDate("created_at", tzinfo=UTC),
+            alias=Coalesce(Subquery(first_alias), Value("")),
+        )
+        .order_by()
+        .values("day", "team_id", "key_id", "alias", "user_id", "job_type")
+        .annotate(
+            completed=Count("id", filter=Q(status=JobStatus.COMPLETED)),
+            failed=Count("id", filter=Q(status=JobStatus.FAILED)),
+        )
+    )
+    for row in jobs:
+        group = (
+            row["day"],
+            row["team_id"],
+            row["key_id"],
+            row["alias"],
+            row["user_id"],
+            row["job_type"],
+        )
+        counters = expected.setdefault(group, list(ZERO))
+        counters[completed_at] = row["completed"]
+        counters[failed_at] = row["failed"]
     for row in charges:
         group = (
             row["day"],

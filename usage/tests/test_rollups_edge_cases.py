@@ -11,13 +11,13 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from credits.models import LedgerEntry
-from jobs.models import CallStatus, Job, LLMCall
+from jobs.models import CallStatus, Job, JobStatus, LLMCall
 from jobs.services import job_complete, job_create
 from teams.models import VirtualKey
 from usage.models import UsageDaily
 from usage.services import (
-    usage_call_charge_record,
-    usage_charge_record,
+    usage_job_record,
+    usage_one_call_job_record,
     usage_record,
 )
 
@@ -37,16 +37,32 @@ def credits_by_day() -> dict:
     return dict(UsageDaily.objects.values_list("day", "credits"))
 
 
-def test_a_charge_counts_what_the_ledger_took_on_the_entry_s_day(job):
+def jobs_by_day() -> dict:
+    return {
+        day: (completed, failed)
+        for day, completed, failed in UsageDaily.objects.values_list(
+            "day", "jobs_completed", "jobs_failed"
+        )
+    }
+
+
+def test_a_charge_counts_on_its_entry_s_day_and_the_job_on_its_own(job):
+    job.status = JobStatus.COMPLETED
     tomorrow = timezone.now() + timedelta(days=1)
-    usage_charge_record(job=job, entry=LedgerEntry(amount=-3, created_at=tomorrow))
-    assert credits_by_day() == {tomorrow.date(): 3}
-    assert UsageDaily.objects.get().model_alias == "mock"
+    usage_job_record(job=job, entry=LedgerEntry(amount=-3, created_at=tomorrow))
+    created = job.created_at.date()
+    assert credits_by_day() == {tomorrow.date(): 3, created: 0}
+    assert jobs_by_day() == {tomorrow.date(): (0, 0), created: (1, 0)}
+    assert set(UsageDaily.objects.values_list("model_alias", flat=True)) == {"mock"}
 
 
-def test_nothing_charged_leaves_nothing_counted(job):
-    usage_charge_record(job=job, entry=None)
-    assert credits_by_day() == {}
+def test_a_job_closed_without_a_charge_is_counted_without_credits(team):
+    job = job_create(team=team, job_type="report")
+    job.status = JobStatus.FAILED
+    usage_job_record(job=job, entry=None)
+    assert credits_by_day() == {job.created_at.date(): 0}
+    assert jobs_by_day() == {job.created_at.date(): (0, 1)}
+    assert UsageDaily.objects.get().model_alias == ""  # no successful call
 
 
 def test_a_call_abandoned_by_its_process_counts_as_failed_when_its_job_closes(team):
@@ -56,7 +72,7 @@ def test_a_call_abandoned_by_its_process_counts_as_failed_when_its_job_closes(te
     Job.objects.filter(pk=job.pk).update(created_at=long_ago)
     LLMCall.objects.filter(pk=call.pk).update(created_at=long_ago)
     job_complete(team=team, job_id=str(job.job_id), status="completed")
-    row = UsageDaily.objects.get()
+    row = UsageDaily.objects.get(model_alias="mock")
     assert (row.calls, row.failed_calls, row.credits) == (1, 1, 0)
     out = io.StringIO()
     call_command("rollups_rebuild", "--check", stdout=out)
@@ -75,27 +91,58 @@ def test_calls_are_counted_per_key_that_opened_their_job(job, team):
     assert counted == {(key.pk, 2), (None, 1)}
 
 
-def test_a_one_call_job_s_call_and_charge_count_on_their_own_days(team):
-    """The call on the day it was made, the charge on its ledger entry's day: one
-    row when they are the same day, two when the call ran over midnight."""
-    job = Job.objects.create(team=team, job_type="report", one_call=True)
+def test_a_one_call_job_s_call_job_and_charge_count_on_their_own_days(team):
+    """The call and its job on the day they were made, the charge on its ledger
+    entry's day: one row when they are the same day, two when the call ran over
+    midnight."""
     today = timezone.now()
-    usage_call_charge_record(
-        call=LLMCall(job=job, team=team, model_alias="mock", created_at=today),
-        entry=LedgerEntry(amount=-2, created_at=today),
+    job = Job.objects.create(
+        team=team, job_type="report", one_call=True, status=JobStatus.COMPLETED
     )
-    assert list(UsageDaily.objects.values_list("day", "calls", "credits")) == [
-        (today.date(), 1, 2)
-    ]
-    yesterday = today - timedelta(days=1)
-    LLMCall.objects.create(
+    call = LLMCall.objects.create(
         job=job, team=team, model_alias="mock", status=CallStatus.SUCCEEDED
     )
-    usage_call_charge_record(
-        call=LLMCall(job=job, team=team, model_alias="mock", created_at=yesterday),
-        entry=LedgerEntry(amount=-3, created_at=today),
+    usage_one_call_job_record(
+        call=call, entry=LedgerEntry(amount=-2, created_at=call.created_at)
     )
-    assert sorted(UsageDaily.objects.values_list("day", "calls", "credits")) == [
-        (yesterday.date(), 1, 0),
-        (today.date(), 1, 5),
-    ]
+    assert list(
+        UsageDaily.objects.values_list("day", "calls", "credits", "jobs_completed")
+    ) == [(call.created_at.date(), 1, 2, 1)]
+    yesterday = today - timedelta(days=1)
+    late = Job.objects.create(
+        team=team,
+        job_type="report",
+        one_call=True,
+        status=JobStatus.COMPLETED,
+        created_at=yesterday,
+    )
+    late_call = LLMCall.objects.create(
+        job=late,
+        team=team,
+        model_alias="mock",
+        status=CallStatus.SUCCEEDED,
+        created_at=yesterday,
+    )
+    usage_one_call_job_record(
+        call=late_call, entry=LedgerEntry(amount=-3, created_at=today)
+    )
+    assert sorted(
+        UsageDaily.objects.values_list("day", "calls", "credits", "jobs_completed")
+    ) == [(yesterday.date(), 1, 0, 1), (today.date(), 1, 5, 1)]
+
+
+def test_a_failed_one_call_job_counts_its_call_under_its_alias_and_itself_under_none(
+    team,
+):
+    job = Job.objects.create(
+        team=team, job_type="report", one_call=True, status=JobStatus.FAILED
+    )
+    call = LLMCall.objects.create(
+        job=job, team=team, model_alias="mock", status=CallStatus.FAILED
+    )
+    usage_one_call_job_record(call=call, entry=None)
+    assert sorted(
+        UsageDaily.objects.values_list(
+            "model_alias", "calls", "failed_calls", "jobs_failed"
+        )
+    ) == [("", 0, 0, 1), ("mock", 1, 1, 0)]
