@@ -57,8 +57,8 @@ def pipelined() -> Iterator[None]:
     so only statements whose failure the caller does not handle itself are `run`.
     A one-call job's two transactions take 4 and 6 round trips this way (were 6
     and 9)."""
-    if connection.vendor != "postgresql":
-        yield
+    if connection.vendor != "postgresql" or _pipeline_of() is not None:
+        yield  # SQLite; or in a pipeline already, which this one joins
         return
     connection.ensure_connection()
     with connection.connection.pipeline() as pipeline:
@@ -72,11 +72,16 @@ def pipelined() -> Iterator[None]:
 _pipeline = threading.local()
 
 
+def _pipeline_of() -> Any:
+    return getattr(_pipeline, "current", None)
+
+
 def _answered() -> None:
     """Wait for the answers of the statements sent so far (in a pipeline)."""
-    pipeline = getattr(_pipeline, "current", None)
+    pipeline = _pipeline_of()
     if pipeline is not None:
-        pipeline.sync()
+        with connection.wrap_database_errors:  # psycopg's errors as Django's
+            pipeline.sync()
 
 
 def rows(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:

@@ -1,0 +1,45 @@
+"""`saas_litellm.sql.pipelined`: the hot path's transactions in psycopg's pipeline
+mode. Statements whose answer is read wait for it; the others travel with the next
+one; an error of one that was not waited for still ends the transaction."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from saas_litellm import sql
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+
+
+@pytest.fixture
+def table(db):
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY TABLE pipeline_t (id int PRIMARY KEY, n int)")
+    return "pipeline_t"
+
+
+def test_answers_read_in_a_pipeline_are_those_of_every_statement_before_them(table):
+    with sql.pipelined(), transaction.atomic():
+        sql.run("INSERT INTO pipeline_t VALUES (1, 10), (2, 20)", [])
+        sql.run("UPDATE pipeline_t SET n = n + 1 WHERE id = %s", [1])
+        with sql.pipelined():  # joins the one open
+            assert sql.count("UPDATE pipeline_t SET n = n + 1", []) == 2
+        assert sql.rows("SELECT id, n FROM pipeline_t ORDER BY id", []) == [
+            (1, 12),
+            (2, 21),
+        ]
+    assert sql.rows("SELECT sum(n) FROM pipeline_t", []) == [(33,)]
+
+
+def test_an_error_not_waited_for_ends_the_transaction_at_the_next_wait(table):
+    with (  # noqa: PT012
+        pytest.raises(IntegrityError),
+        sql.pipelined(),
+        transaction.atomic(),
+    ):
+        sql.run("INSERT INTO pipeline_t VALUES (1, 1)", [])
+        sql.run("INSERT INTO pipeline_t VALUES (1, 2)", [])  # a duplicate key
+        sql.run("INSERT INTO pipeline_t VALUES (3, 3)", [])
+        sql.rows("SELECT 1", [])
+    assert sql.rows("SELECT count(*) FROM pipeline_t", []) == [(0,)]
