@@ -13,12 +13,14 @@ come from the models, never from a request: the f-strings below are not injectab
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
+import psycopg
 from django.db import connection, models, transaction
 
 
@@ -81,6 +83,15 @@ def _answered() -> None:
     pipeline = _pipeline_of()
     if pipeline is not None:
         with connection.wrap_database_errors:  # psycopg's errors as Django's
+            pipeline.sync()
+
+
+def pipeline_recover() -> None:
+    """Out of an aborted pipeline (a statement failed): the statements sent after
+    the failure are dropped, and the caller rolls back (to a savepoint)."""
+    pipeline = _pipeline_of()
+    if pipeline is not None:
+        with contextlib.suppress(psycopg.Error):
             pipeline.sync()
 
 

@@ -5,6 +5,7 @@ one; an error of one that was not waited for still ends the transaction."""
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 
 from saas_litellm import sql
@@ -43,3 +44,19 @@ def test_an_error_not_waited_for_ends_the_transaction_at_the_next_wait(table):
         sql.run("INSERT INTO pipeline_t VALUES (3, 3)", [])
         sql.rows("SELECT 1", [])
     assert sql.rows("SELECT count(*) FROM pipeline_t", []) == [(0,)]
+
+
+def test_a_savepoint_rolled_back_in_a_pipeline_lets_its_transaction_go_on(db):
+    """An error read from the ORM (a flush, not a sync) leaves the pipeline aborted:
+    the savepoint's rollback must get it out of that state (the backend does), as
+    the duplicate alert of a charge needs (alerts.services: its savepoint)."""
+    user = get_user_model()
+    with sql.pipelined(), transaction.atomic():
+        user.objects.create(username="first")
+        with pytest.raises(IntegrityError), transaction.atomic():
+            user.objects.create(username="first")
+        user.objects.create(username="second")
+    assert sorted(user.objects.values_list("username", flat=True)) == [
+        "first",
+        "second",
+    ]

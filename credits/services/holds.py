@@ -33,10 +33,12 @@ from credits.services.budgets import (
     budgets_settle,
 )
 from credits.services.ledger import (
+    ACCOUNT_COLUMNS,
     MAX_CREDITS_PER_OPERATION,
     _entry_write,
     _locked_account,
     _validate_credits,
+    account_of,
 )
 from saas_litellm import sql
 from saas_litellm.exceptions import (
@@ -352,11 +354,11 @@ def _account_charge_in_full(
     can pay all of it: one conditional UPDATE, the account as it left it (None
     when it cannot: the caller then charges what is there, under the row's lock)."""
     charged = sql.rows(
-        "UPDATE credits_creditaccount SET credits_reserved = credits_reserved - %s,"
+        "UPDATE credits_creditaccount SET credits_reserved = credits_reserved - %s,"  # noqa: S608
         " credits_used = credits_used + %s, updated_at = %s"
         " WHERE team_id = %s"
         " AND credits_allocated + %s >= credits_used + credits_reserved + %s"
-        " RETURNING id, credits_allocated, credits_used, credits_reserved",
+        f" RETURNING {ACCOUNT_COLUMNS}",
         [
             held,
             credits,
@@ -366,19 +368,7 @@ def _account_charge_in_full(
             credits,
         ],
     )
-    if not charged:
-        return None
-    ((pk, allocated, used, reserved),) = charged
-    account = CreditAccount(
-        id=pk,
-        team=team,
-        credits_allocated=allocated,
-        credits_used=used,
-        credits_reserved=reserved,
-        updated_at=now,
-    )
-    account._state.adding = False
-    return account
+    return account_of(team, charged[0]) if charged else None
 
 
 def _deduction_write(

@@ -57,14 +57,23 @@ def _locked_account(team: Team) -> CreditAccount:
     to it (their foreign key check takes a KEY SHARE lock, which FOR UPDATE would
     block until this transaction ends)."""
     statement = (
-        "SELECT id, credits_allocated, credits_used, credits_reserved, updated_at "
-        "FROM credits_creditaccount WHERE team_id = %s" + sql.for_update(no_key=True)
+        f"SELECT {ACCOUNT_COLUMNS} FROM credits_creditaccount "  # noqa: S608
+        "WHERE team_id = %s" + sql.for_update(no_key=True)
     )
     found = sql.rows(statement, [team.pk])
     if not found:
         credit_account_get(team=team)
         found = sql.rows(statement, [team.pk])
-    ((pk, allocated, used, reserved, updated_at),) = found
+    return account_of(team, found[0])
+
+
+# The columns `account_of` reads, in its order.
+ACCOUNT_COLUMNS = "id, credits_allocated, credits_used, credits_reserved, updated_at"
+
+
+def account_of(team: Team, row: tuple[Any, ...]) -> CreditAccount:
+    """The team's account from a row of ACCOUNT_COLUMNS."""
+    pk, allocated, used, reserved, updated_at = row
     account = CreditAccount(
         id=pk,
         team=team,

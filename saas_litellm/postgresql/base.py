@@ -1,4 +1,5 @@
-"""Django's PostgreSQL backend, with a pool wait that tells busy from down.
+"""Django's PostgreSQL backend, with a pool wait that tells busy from down, and
+savepoints that roll back in pipeline mode.
 
 A request waits DATABASE_POOL_TIMEOUT for a pooled connection. With the database
 unreachable that wait is all it should take (a fast JSON 503). But while the pool's
@@ -53,6 +54,16 @@ class DatabaseWrapper(base.DatabaseWrapper):
             if lent:
                 with _lent_lock:
                     _lent[self.alias] -= 1
+
+    def _savepoint_rollback(self, sid: str) -> None:
+        # In pipeline mode (saas_litellm.sql.pipelined) a failed statement leaves
+        # the pipeline aborted until its next sync, and every statement sent before
+        # then is skipped: this rollback too. psycopg's own rollback() gets out of
+        # that state first; so does this.
+        from saas_litellm.sql import pipeline_recover
+
+        pipeline_recover()
+        super()._savepoint_rollback(sid)
 
     def _pool_busy(self) -> bool:
         """Connections of the pool are lent out, so the database answered them: the

@@ -30,6 +30,7 @@ from django.db.models import (
     Count,
     DecimalField,
     Exists,
+    F,
     OuterRef,
     Q,
     Subquery,
@@ -89,6 +90,22 @@ def _money(value: Any) -> Decimal:
     return (value or Decimal(0)).quantize(Decimal("0.00000001"))
 
 
+# A group's columns, as the recount of calls and that of jobs and charges name them.
+CALL_GROUP = (
+    "day",
+    "team_id",
+    "job__key_id",
+    "model_alias",
+    "job__user_id",
+    "job__job_type",
+)
+JOB_GROUP = ("day", "team_id", "key_id", "alias", "user_id", "job_type")
+
+
+def _group_of(row: dict[str, Any], names: tuple[str, ...]) -> Group:
+    return tuple(row[name] for name in names)  # type: ignore[return-value]
+
+
 def _expected(start: date, end: date) -> dict[Group, Counters]:
     """The rollups of days [start, end) recomputed from the calls and the ledger."""
     since, until = _bounds(start, end)
@@ -98,14 +115,7 @@ def _expected(start: date, end: date) -> dict[Group, Counters]:
         .exclude(status=CallStatus.IN_PROGRESS)
         .annotate(day=TruncDate("created_at", tzinfo=UTC))
         .order_by()
-        .values(
-            "day",
-            "team_id",
-            "job__key_id",
-            "model_alias",
-            "job__user_id",
-            "job__job_type",
-        )
+        .values(*CALL_GROUP)
         .annotate(
             calls=Count("id"),
             failed_calls=Count("id", filter=Q(status=CallStatus.FAILED)),
@@ -120,15 +130,7 @@ def _expected(start: date, end: date) -> dict[Group, Counters]:
     )
     expected: dict[Group, list[Any]] = {}
     for row in calls:
-        group = (
-            row["day"],
-            row["team_id"],
-            row["job__key_id"],
-            row["model_alias"],
-            row["job__user_id"],
-            row["job__job_type"],
-        )
-        expected[group] = [
+        expected[_group_of(row, CALL_GROUP)] = [
             _money(row[name]) if name in COST_FIELDS else (row.get(name) or 0)
             for name in COUNTER_FIELDS
         ]
@@ -145,6 +147,7 @@ def _expected(start: date, end: date) -> dict[Group, Counters]:
         .filter(Exists(job))
         .annotate(
             day=TruncDate("created_at", tzinfo=UTC),
+            team_id=F("account__team_id"),
             key_id=Subquery(job.values("key_id")[:1]),
             user_id=Subquery(job.values("user_id")[:1]),
             job_type=Subquery(job.values("job_type")[:1]),
@@ -154,7 +157,7 @@ def _expected(start: date, end: date) -> dict[Group, Counters]:
             ),
         )
         .order_by()
-        .values("day", "account__team_id", "key_id", "alias", "user_id", "job_type")
+        .values(*JOB_GROUP)
         .annotate(charged=Sum("amount"))
     )
     credits_at = COUNTER_FIELDS.index("credits")
@@ -168,34 +171,18 @@ def _expected(start: date, end: date) -> dict[Group, Counters]:
             alias=Coalesce(Subquery(first_alias), Value("")),
         )
         .order_by()
-        .values("day", "team_id", "key_id", "alias", "user_id", "job_type")
+        .values(*JOB_GROUP)
         .annotate(
             completed=Count("id", filter=Q(status=JobStatus.COMPLETED)),
             failed=Count("id", filter=Q(status=JobStatus.FAILED)),
         )
     )
     for row in jobs:
-        group = (
-            row["day"],
-            row["team_id"],
-            row["key_id"],
-            row["alias"],
-            row["user_id"],
-            row["job_type"],
-        )
-        counters = expected.setdefault(group, list(ZERO))
+        counters = expected.setdefault(_group_of(row, JOB_GROUP), list(ZERO))
         counters[completed_at] = row["completed"]
         counters[failed_at] = row["failed"]
     for row in charges:
-        group = (
-            row["day"],
-            row["account__team_id"],
-            row["key_id"],
-            row["alias"],
-            row["user_id"],
-            row["job_type"],
-        )
-        counters = expected.setdefault(group, list(ZERO))
+        counters = expected.setdefault(_group_of(row, JOB_GROUP), list(ZERO))
         counters[credits_at] = -row["charged"]
     return {
         group: tuple(counters)
