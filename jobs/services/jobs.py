@@ -224,7 +224,8 @@ def job_settle(
     caller's transaction records. Nothing else can change what the job owes, so
     the job needs no lock and its calls are not read: the job's closing UPDATE is
     conditional on its being open (JobClosed otherwise, `job` then holding its
-    status), and the call's usage rollup is written here, with the charge.
+    status), and the call's usage rollup is written here, with the job's count
+    and its charge.
 
     Runs inside the caller's transaction, which any error here must end (the credit
     writes take no savepoint of their own); a Conflict (calls still running, or
