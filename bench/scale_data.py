@@ -66,6 +66,7 @@ MODELS = ("openai/gpt-4o-mini", "anthropic/claude-3-5-haiku", "groq/llama-3-70b"
 JOB_TYPES = ("chat", "summarize", "extract", "classify")
 ORGANIZATIONS = 10
 HOT_TEAM = "hot-team"
+TOTAL_SHARDS = 16  # usage.models.TOTAL_SHARDS: the check after the build fails if not
 
 TIMINGS: list[tuple[str, float]] = []
 
@@ -434,6 +435,17 @@ def rollups_sql(conn: psycopg.Connection) -> int:
         "  WHERE j.status IN ('completed', 'failed') GROUP BY 1, 2, 3, 4, 5, 6"
         " ) g GROUP BY day, team_id, key_id, model_alias, user_id, job_type"
         " ORDER BY day, team_id, key_id, model_alias, user_id, job_type"
+    )
+    # The totals across teams: the teams' rows summed per day, alias and shard.
+    conn.execute("DELETE FROM usage_usagedailytotal")
+    conn.execute(
+        f"INSERT INTO usage_usagedailytotal (day, model_alias, shard, {counters})"  # noqa: S608
+        f" SELECT day, model_alias, team_id % {TOTAL_SHARDS},"
+        " sum(calls), sum(failed_calls), sum(prompt_tokens), sum(completion_tokens),"
+        " sum(total_tokens), sum(cached_tokens), sum(reasoning_tokens), sum(credits),"
+        " sum(provider_cost_usd), sum(client_cost_usd), sum(jobs_completed),"
+        " sum(jobs_failed)"
+        " FROM usage_usagedaily GROUP BY 1, 2, 3"
     )
     conn.commit()
     return cursor.rowcount

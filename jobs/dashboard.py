@@ -2,10 +2,11 @@
 
 A fixed handful of aggregate queries, whatever the number of teams, jobs or calls:
 the home page must stay fast as the business grows (tested with a query counter).
-Calls, costs and credits are read from the daily usage rollups (usage.models.
-UsageDaily: a call counts there once its outcome is recorded, a charge on the day of
-its ledger entry), so their cost depends on the days and groups shown, not on the
-number of calls; jobs are counted from the jobs' (created_at) index.
+Calls, costs and credits are read from the daily usage rollups (usage.models: a
+call counts there once its outcome is recorded, a charge on the day of its ledger
+entry; the home reads their totals across teams, a team's page its own rows), so
+their cost depends on the days and groups shown, not on the number of calls or
+teams; jobs are counted from the jobs' (created_at) index.
 
 Definitions the dashboard shows:
 - "today" is the current UTC day; "30 days" is today and the 29 days before it.
@@ -33,7 +34,7 @@ from django.utils import timezone
 from credits.models import CreditAccount
 from jobs.models import OPEN_JOB_STATUSES, Job
 from teams.models import Organization, Team, TeamStatus
-from usage.models import UsageDaily
+from usage.models import UsageDaily, UsageDailyTotal
 
 CHART_DAYS = 30
 LOW_CREDITS_PERCENT = 10
@@ -143,7 +144,7 @@ def dashboard_stats(*, now: datetime | None = None) -> dict[str, Any]:
         window_start=window_start,
         days=days,
         jobs=Job.objects.all(),
-        usage=UsageDaily.objects.all(),
+        usage=UsageDailyTotal.objects.all(),
     )
     today = daily[-1]  # the window's last day
 

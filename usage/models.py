@@ -5,6 +5,10 @@ A row is written in the transaction that records a call's outcome or a job's cha
 (`usage.services`), so it is never ahead of or behind the calls table and the ledger;
 `manage.py rollups_rebuild --check` proves it. Readers (usage endpoints, exports) cost
 what the days and groups shown cost, not what the number of calls does.
+
+UsageDailyTotal is the same usage summed across teams, per day and alias: what the
+pages over every team read (the admin home, spend analytics), whose cost would
+otherwise grow with the number of active teams.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from django.db.models import Q
 from teams.models import Team, VirtualKey
 
 GROUP_FIELDS = ("day", "team", "key", "model_alias", "user_id", "job_type")
+TOTAL_GROUP_FIELDS = ("day", "model_alias", "shard")
 COUNTER_FIELDS = (
     "calls",
     "failed_calls",
@@ -33,17 +38,39 @@ COST_FIELDS = ("provider_cost_usd", "client_cost_usd")
 JOB_FIELDS = ("jobs_completed", "jobs_failed")
 
 
-class UsageDailyQuerySet(models.QuerySet):
-    def for_team(self, team: Team) -> UsageDailyQuerySet:
+class UsageQuerySet(models.QuerySet):
+    def for_team(self, team: Team) -> UsageQuerySet:
         return self.filter(team=team)
 
-    def spend(self) -> UsageDailyQuerySet:
+    def spend(self) -> UsageQuerySet:
         """The rows with calls or charges (not those that only count closed jobs
         of no successful call): what spend analytics and exports show."""
         return self.exclude(calls=0, credits=0)
 
 
-class UsageDaily(models.Model):
+class UsageCounters(models.Model):
+    """What a rollup row counts (COUNTER_FIELDS); see UsageDaily for each one's
+    meaning."""
+
+    calls = models.PositiveBigIntegerField(default=0)
+    failed_calls = models.PositiveBigIntegerField(default=0)
+    jobs_completed = models.PositiveBigIntegerField(default=0)
+    jobs_failed = models.PositiveBigIntegerField(default=0)
+    prompt_tokens = models.PositiveBigIntegerField(default=0)
+    completion_tokens = models.PositiveBigIntegerField(default=0)
+    total_tokens = models.PositiveBigIntegerField(default=0)
+    cached_tokens = models.PositiveBigIntegerField(default=0)
+    reasoning_tokens = models.PositiveBigIntegerField(default=0)
+    credits = models.BigIntegerField(default=0)
+    # A call's costs are (14, 8); a day of a group's calls adds up to more.
+    provider_cost_usd = models.DecimalField(max_digits=20, decimal_places=8, default=0)
+    client_cost_usd = models.DecimalField(max_digits=20, decimal_places=8, default=0)
+
+    class Meta:
+        abstract = True
+
+
+class UsageDaily(UsageCounters):
     """One group's usage over one UTC day.
 
     - `day`: a call counts on the day it was created (as the request log and
@@ -68,21 +95,8 @@ class UsageDaily(models.Model):
     model_alias = models.CharField(max_length=100, blank=True)
     user_id = models.CharField(max_length=200, blank=True)
     job_type = models.CharField(max_length=100, blank=True)
-    calls = models.PositiveBigIntegerField(default=0)
-    failed_calls = models.PositiveBigIntegerField(default=0)
-    jobs_completed = models.PositiveBigIntegerField(default=0)
-    jobs_failed = models.PositiveBigIntegerField(default=0)
-    prompt_tokens = models.PositiveBigIntegerField(default=0)
-    completion_tokens = models.PositiveBigIntegerField(default=0)
-    total_tokens = models.PositiveBigIntegerField(default=0)
-    cached_tokens = models.PositiveBigIntegerField(default=0)
-    reasoning_tokens = models.PositiveBigIntegerField(default=0)
-    credits = models.BigIntegerField(default=0)
-    # A call's costs are (14, 8); a day of a group's calls adds up to more.
-    provider_cost_usd = models.DecimalField(max_digits=20, decimal_places=8, default=0)
-    client_cost_usd = models.DecimalField(max_digits=20, decimal_places=8, default=0)
 
-    objects = UsageDailyQuerySet.as_manager()
+    objects = UsageQuerySet.as_manager()
 
     class Meta:
         verbose_name = "daily usage"
@@ -117,3 +131,39 @@ class UsageDaily(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.team_id} {self.model_alias or '-'} ({self.calls})"
+
+
+TOTAL_SHARDS = 16
+
+
+class UsageDailyTotal(UsageCounters):
+    """Every team's usage over one UTC day per alias: the sum of UsageDaily's rows
+    of that day and alias (the same counters), written beside them by the same
+    statements' transaction.
+
+    `shard` is the team's id modulo TOTAL_SHARDS: one row per alias and day would
+    queue every team's settlements on it; sixteen let teams commit side by side,
+    while a page over every team still reads at most 16 rows per alias and day.
+    """
+
+    day = models.DateField()
+    model_alias = models.CharField(max_length=100, blank=True)
+    shard = models.PositiveSmallIntegerField()
+
+    objects = UsageQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "daily usage of every team"
+        verbose_name_plural = "daily usage of every team"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "model_alias", "shard"], name="usage_total_group"
+            ),
+            models.CheckConstraint(
+                condition=Q(failed_calls__lte=models.F("calls")),
+                name="usage_total_failed_within_calls",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.model_alias or '-'} #{self.shard} ({self.calls})"

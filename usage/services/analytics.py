@@ -1,7 +1,10 @@
 """Spend analytics for the operator: a period's totals, a daily chart stacked by
 alias, and the top teams, keys, aliases and end users, all read from the daily
 rollups (one grouped query per table shown): their cost depends on the days and
-groups, not on the number of calls.
+groups, not on the number of calls. Over every team, the totals, the chart and the
+aliases read the rollups' totals across teams (usage.models.UsageDailyTotal); the
+top teams, keys and end users group the teams' rows by id and name only the ten
+shown.
 
 Margin = client cost (what the teams' credits stand for: provider cost plus each
 team's markup) - provider cost. Days are UTC days, as the rollups'.
@@ -14,12 +17,12 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import F, Q, QuerySet, Sum
+from django.db.models import F, Model, Q, QuerySet, Sum
 from django.utils import timezone
 
 from saas_litellm.exceptions import InvalidInput
-from teams.models import Team
-from usage.models import UsageDaily
+from teams.models import Team, VirtualKey
+from usage.models import UsageDaily, UsageDailyTotal
 
 TOP = 10
 CHART_SERIES = 5  # aliases shown in the stacked chart; the rest is "other"
@@ -34,12 +37,13 @@ MEASURES = {
     "provider_cost_usd": Sum("provider_cost_usd"),
     "client_cost_usd": Sum("client_cost_usd"),
 }
-# What each top table groups by: the rollup's columns, and the label shown.
-GROUPS = {
-    "team": ("team_id", "team__team_id"),
-    "key": ("key_id", "key__name"),
-    "alias": ("model_alias", "model_alias"),
-    "user": ("user_id", "user_id"),
+# What each top table groups by (a rollup column), and where the label shown comes
+# from (a model and its field; the column itself when None).
+GROUPS: dict[str, tuple[str, type[Model] | None, str]] = {
+    "team": ("team_id", Team, "team_id"),
+    "key": ("key_id", VirtualKey, "name"),
+    "alias": ("model_alias", None, ""),
+    "user": ("user_id", None, ""),
 }
 
 
@@ -120,32 +124,73 @@ def _rows(period: Period, team: Team | None) -> QuerySet[UsageDaily]:
     return rows.filter(team=team) if team is not None else rows
 
 
-def _top(rows: QuerySet[UsageDaily], group: str) -> list[Row]:
-    column, label = GROUPS[group]
-    found = (
-        rows.values(column, label)
-        .annotate(**MEASURES)
+def _ranked(rows: QuerySet[Any], column: str, measures: dict[str, Sum]) -> QuerySet:
+    return (
+        rows.values(column)
+        .annotate(**measures)
         .order_by(F("credits").desc(nulls_last=True), F("calls").desc())[:TOP]
     )
+
+
+def _top(rows: QuerySet[Any], group: str) -> list[Row]:
+    """The TOP groups by credits (then calls). Teams and keys, each a small part
+    of the rows (one customer's), are ranked on those two sums alone and their
+    other figures summed for the ten shown: a sum costs per row read, and the
+    ranking reads every team's rows of the period. An alias or an end user's name
+    may span every team: summed at once."""
+    column, model, label = GROUPS[group]
+    if model is None:
+        return [
+            Row(
+                label=str(row[column] or "(none)"),
+                value=row[column],
+                figures={name: row[name] for name in MEASURES},
+            )
+            for row in _ranked(rows, column, MEASURES)
+        ]
+    ranked = [
+        row[column]
+        for row in _ranked(
+            rows, column, {"credits": Sum("credits"), "calls": Sum("calls")}
+        )
+    ]
+    shown = [value for value in ranked if value is not None]
+    # A NULL key (the operator's jobs) is not IN anything: asked for on its own.
+    chosen = Q(**{f"{column}__in": shown})
+    if len(shown) < len(ranked):
+        chosen |= Q(**{f"{column}__isnull": True})
+    figures = {
+        row.pop(column): row
+        for row in rows.filter(chosen).values(column).annotate(**MEASURES).order_by()
+    }
+    labels = dict(model.objects.filter(pk__in=shown).values_list("pk", label))
     return [
         Row(
-            label=str(row[label] if row[label] not in (None, "") else "(none)"),
-            value=row[column],
-            figures={name: row[name] for name in MEASURES},
+            label=str(labels.get(value) or "(none)"),
+            value=value,
+            figures=figures[value],
         )
-        for row in found
+        for value in ranked
     ]
 
 
 def spend_analytics(*, period: Period, team: Team | None = None) -> Analytics:
-    """Everything the analytics page shows, in six grouped queries."""
+    """Everything the analytics page shows: the totals, the chart, the aliases
+    and the end users in a query each; the teams and the keys in three each."""
     rows = _rows(period, team)
-    totals = Row(label="total", value=None, figures=rows.aggregate(**MEASURES))
-    tops = {group: _top(rows, group) for group in GROUPS}
+    overall = rows
+    if team is None:
+        overall = UsageDailyTotal.objects.spend().filter(
+            day__gte=period.start, day__lte=period.end
+        )
+    totals = Row(label="total", value=None, figures=overall.aggregate(**MEASURES))
+    tops = {
+        group: _top(overall if group == "alias" else rows, group) for group in GROUPS
+    }
     series = [row.label for row in tops["alias"][:CHART_SERIES]]
     by_day: dict[date, dict[str, int]] = {}
     for row in (
-        rows.values("day", "model_alias")
+        overall.values("day", "model_alias")
         .annotate(credits=Sum("credits"))
         .filter(~Q(credits=0))
         .order_by()

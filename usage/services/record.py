@@ -1,6 +1,8 @@
-"""Rollups kept current on the hot path: one upsert per recorded call outcome, one per
-closed job (its count and its charge), each in the transaction that records the
-outcome or closes the job; a one-call job's call, count and charge share one.
+"""Rollups kept current on the hot path: one group's increments per recorded call
+outcome, one per closed job (its count and its charge), each in the transaction
+that records the outcome or closes the job; a one-call job's call, count and charge
+share one. Each is two upserts: the team's group (UsageDaily) and the day's total
+across teams (UsageDailyTotal).
 
 The statements are written out once (as `saas_litellm.sql` does for the rest of the
 hot path): `INSERT … ON CONFLICT (group) WHERE … DO UPDATE SET n = n + excluded.n`,
@@ -13,7 +15,14 @@ release) before its rollup rows, so its rollups are written last, just before th
 commit: a one-call job's outcome is recorded after its charge, a job's charge after
 the capture. Taking them the other way round in one place would let a one-call
 job's outcome and another job's charge of the same group deadlock; and a rollup row
-taken early would queue a team's requests on it for longer than on the account.
+taken early would queue a team's requests on it for longer than on the account. A
+team's row comes before its total's. The totals are shared by the teams of a shard,
+whose account rows do not order them: two transactions of two such teams that each
+write two totals (a failed one-call job: its call's alias, then ''; a job closed
+with no successful call and a late call: '', then the call's alias) could take
+them in opposite orders at the same moment. PostgreSQL then ends one of them; a
+call's outcome is tried again (jobs.pipeline), a job's close answers 503 and
+changes nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +36,14 @@ from django.db import connection
 
 from jobs.models import CallStatus, JobStatus, LLMCall
 from saas_litellm import sql
-from usage.models import COUNTER_FIELDS, GROUP_FIELDS, UsageDaily
+from usage.models import (
+    COUNTER_FIELDS,
+    GROUP_FIELDS,
+    TOTAL_GROUP_FIELDS,
+    TOTAL_SHARDS,
+    UsageDaily,
+    UsageDailyTotal,
+)
 
 if TYPE_CHECKING:
     from credits.models import LedgerEntry
@@ -40,16 +56,20 @@ def day_of(moment: datetime) -> date:
 
 
 @lru_cache(maxsize=8)
-def _upsert(*, keyed: bool, alias_of_job: bool) -> str:
-    """The upsert of one group's increments. With `alias_of_job`, the alias is the
-    one of the job's first successful call (a subquery, so still one statement)."""
+def _upsert(*, keyed: bool, alias_of_job: bool, total: bool = False) -> str:
+    """The upsert of one group's increments: a team's group (UsageDaily), or with
+    `total` its day and alias across teams (UsageDailyTotal). With `alias_of_job`,
+    the alias is the one of the job's first successful call (a subquery, so still
+    one statement)."""
+    model = UsageDailyTotal if total else UsageDaily
     quote = connection.ops.quote_name
-    table = quote(UsageDaily._meta.db_table)
+    table = quote(model._meta.db_table)
 
     def column(name: str) -> str:
-        return quote(UsageDaily._meta.get_field(name).column)
+        return quote(model._meta.get_field(name).column)
 
-    columns = ", ".join(column(name) for name in [*GROUP_FIELDS, *COUNTER_FIELDS])
+    group = TOTAL_GROUP_FIELDS if total else GROUP_FIELDS
+    columns = ", ".join(column(name) for name in [*group, *COUNTER_FIELDS])
     alias = "%s"
     if alias_of_job:
         calls = quote(LLMCall._meta.db_table)
@@ -58,20 +78,48 @@ def _upsert(*, keyed: bool, alias_of_job: bool) -> str:
             " AND status = %s ORDER BY created_at, id LIMIT 1), '')"
         )
     values = ", ".join(
-        ["%s", "%s", "%s", alias, "%s", "%s"] + ["%s"] * len(COUNTER_FIELDS)
+        [alias if name == "model_alias" else "%s" for name in group]
+        + ["%s"] * len(COUNTER_FIELDS)
     )
-    target = [name for name in GROUP_FIELDS if keyed or name != "key"]
-    # The unique constraints list the team first: the same columns, any order.
-    target_columns = ", ".join(column(name) for name in target)
-    condition = "IS NOT NULL" if keyed else "IS NULL"
     increments = ", ".join(
         f"{column(name)} = {table}.{column(name)} + excluded.{column(name)}"
         for name in COUNTER_FIELDS
     )
+    if total:
+        target = f"({', '.join(column(name) for name in group)})"
+    else:
+        # The unique constraints list the team first: the same columns, any order.
+        named = ", ".join(column(name) for name in group if keyed or name != "key")
+        condition = "IS NOT NULL" if keyed else "IS NULL"
+        target = f"({named}) WHERE {column('key')} {condition}"
     return (
         f"INSERT INTO {table} ({columns}) VALUES ({values}) "  # noqa: S608
-        f"ON CONFLICT ({target_columns}) WHERE {column('key')} {condition} "
-        f"DO UPDATE SET {increments}"
+        f"ON CONFLICT {target} DO UPDATE SET {increments}"
+    )
+
+
+def _upserts(
+    *,
+    day: date,
+    team_id: int,
+    key_id: int | None,
+    alias: list[object],
+    user_id: str,
+    job_type: str,
+    counters: list[object],
+    alias_of_job: bool = False,
+) -> None:
+    """One group's increments, in its team's row and in the day's total across
+    teams (two statements, sent without waiting in a pipeline). `alias` is the
+    alias, or with `alias_of_job` the job's pk and the status its call must have."""
+    day_value = sql.value(UsageDaily, "day", day)
+    sql.run(
+        _upsert(keyed=key_id is not None, alias_of_job=alias_of_job),
+        [day_value, team_id, key_id, *alias, user_id, job_type, *counters],
+    )
+    sql.run(
+        _upsert(keyed=False, alias_of_job=alias_of_job, total=True),
+        [day_value, *alias, team_id % TOTAL_SHARDS, *counters],
     )
 
 
@@ -91,18 +139,16 @@ def usage_record(*, call: LLMCall, credits: int = 0, job_closed: bool = False) -
     """Add a call's recorded outcome (and `credits`, if the caller charged them
     with it; and its job's count with `job_closed`, the job having closed with it
     in this group and on this day) to its group's row of the day the call was
-    created. One statement; runs in the caller's transaction, which records the
-    outcome."""
+    created. Runs in the caller's transaction, which records the outcome."""
     job = call.job
-    key_id = job.key_id  # the key that opened the job
-    params = [
-        sql.value(UsageDaily, "day", day_of(call.created_at)),
-        call.team_id,
-        key_id,
-        call.model_alias,
-        job.user_id,
-        job.job_type,
-        *_counters(
+    _upserts(
+        day=day_of(call.created_at),
+        team_id=call.team_id,
+        key_id=job.key_id,  # the key that opened the job
+        alias=[call.model_alias],
+        user_id=job.user_id,
+        job_type=job.job_type,
+        counters=_counters(
             calls=1,
             failed_calls=int(call.status == CallStatus.FAILED),
             prompt_tokens=call.prompt_tokens,
@@ -115,8 +161,7 @@ def usage_record(*, call: LLMCall, credits: int = 0, job_closed: bool = False) -
             client_cost_usd=call.client_cost_usd,
             **(_closed(job) if job_closed else {}),
         ),
-    ]
-    sql.run(_upsert(keyed=key_id is not None, alias_of_job=False), params)
+    )
 
 
 def _job_group_record(
@@ -124,23 +169,22 @@ def _job_group_record(
 ) -> None:
     """One upsert into a job's group (the alias of its first successful call) on
     `day`: its `credits`, and its count when `counted`."""
-    params = [
-        sql.value(UsageDaily, "day", day),
-        job.team_id,
-        job.key_id,
-        job.pk,
-        CallStatus.SUCCEEDED.value,
-        job.user_id,
-        job.job_type,
-        *_counters(credits=credits, **(_closed(job) if counted else {})),
-    ]
-    sql.run(_upsert(keyed=job.key_id is not None, alias_of_job=True), params)
+    _upserts(
+        day=day,
+        team_id=job.team_id,
+        key_id=job.key_id,
+        alias=[job.pk, CallStatus.SUCCEEDED.value],
+        user_id=job.user_id,
+        job_type=job.job_type,
+        counters=_counters(credits=credits, **(_closed(job) if counted else {})),
+        alias_of_job=True,
+    )
 
 
 def usage_job_record(*, job: Job, entry: LedgerEntry | None) -> None:
     """A job just closed: counted on the day it was created, and the charge it was
     given (its ledger entry, if any) on the entry's day, both in the group of its
-    first successful call: one statement when both fall on the same day. In the
+    first successful call: one group's increments when both fall on the same day. In the
     settling transaction, after the capture (see the lock order above)."""
     credits = -entry.amount if entry is not None else 0
     created = day_of(job.created_at)
@@ -153,7 +197,7 @@ def usage_job_record(*, job: Job, entry: LedgerEntry | None) -> None:
 def usage_one_call_job_record(*, call: LLMCall, entry: LedgerEntry | None) -> None:
     """A one-call job closed with its call's outcome. When the call succeeded, its
     group is the job's (the job's only call gives it its alias) and its day the
-    job's: the call, the job and the charge in one upsert, unless the charge
+    job's: the call, the job and the charge in one group's increments, unless the charge
     falls on the next day (a call running over midnight)."""
     if call.status != CallStatus.SUCCEEDED:
         usage_record(call=call)

@@ -13,6 +13,9 @@ What a rollup row holds, recomputed:
 
 Calls past retention are gone (`prune_calls`) while their rollups stay, so the
 default range starts after the retention cutoff.
+
+The totals across teams (UsageDailyTotal) are the teams' groups recomputed, summed per
+day, alias and shard.
 """
 
 from __future__ import annotations
@@ -42,23 +45,31 @@ from django.utils import timezone
 
 from credits.models import EntryType, LedgerEntry
 from jobs.models import OPEN_JOB_STATUSES, CallStatus, Job, JobStatus, LLMCall
-from usage.models import COST_FIELDS, COUNTER_FIELDS, UsageDaily
+from usage.models import (
+    COST_FIELDS,
+    COUNTER_FIELDS,
+    TOTAL_SHARDS,
+    UsageDaily,
+    UsageDailyTotal,
+)
 
 Group = tuple[date, int, int | None, str, str, str]
+TotalGroup = tuple[date, str, int]
 Counters = tuple[Any, ...]
 ZERO = tuple(0 for _ in COUNTER_FIELDS)
 
 
 @dataclass(frozen=True)
 class RollupDifference:
-    """A group whose stored counters are not the ones recomputed (zeros: no row)."""
+    """A group whose stored counters are not the ones recomputed (zeros: no row):
+    a team's group, or with `total` a day's alias and shard across teams."""
 
-    group: Group
+    group: Group | TotalGroup
     stored: Counters
     expected: Counters
+    total: bool = False
 
     def describe(self) -> str:
-        day, team_pk, key_pk, alias, user_id, job_type = self.group
         changed = ", ".join(
             f"{name} {stored} != {expected}"
             for name, stored, expected in zip(
@@ -66,10 +77,16 @@ class RollupDifference:
             )
             if stored != expected
         )
-        return (
-            f"{day} team={team_pk} key={key_pk} alias={alias!r} user={user_id!r} "
-            f"job_type={job_type!r}: stored vs recomputed: {changed}"
-        )
+        if self.total:
+            day, alias, shard = self.group
+            where = f"{day} every team (shard {shard}) alias={alias!r}"
+        else:
+            day, team_pk, key_pk, alias, user_id, job_type = self.group
+            where = (
+                f"{day} team={team_pk} key={key_pk} alias={alias!r} user={user_id!r} "
+                f"job_type={job_type!r}"
+            )
+        return f"{where}: stored vs recomputed: {changed}"
 
 
 def rollups_default_start() -> date:
@@ -205,27 +222,63 @@ def _stored(start: date, end: date) -> dict[Group, Counters]:
             *COUNTER_FIELDS,
         )
     )
-    stored = {}
+    return _counted(rows, width=6)
+
+
+def _counted(rows: Any, *, width: int) -> dict[Any, Counters]:
+    """Rows of (*group, *COUNTER_FIELDS), the group `width` columns wide, by group;
+    the zeros left out."""
+    counted = {}
     for row in rows:
-        counters = (*row[6:-2], _money(row[-2]), _money(row[-1]))
+        counters = (*row[width:-2], _money(row[-2]), _money(row[-1]))
         if counters != ZERO:
-            stored[row[:6]] = counters
-    return stored
+            counted[row[:width]] = counters
+    return counted
 
 
-def _differences(start: date, end: date) -> list[RollupDifference]:
-    expected, stored = _expected(start, end), _stored(start, end)
+def _compared(
+    expected: dict[Any, Counters], stored: dict[Any, Counters], *, total: bool
+) -> list[RollupDifference]:
     return [
         RollupDifference(
             group=group,
             stored=stored.get(group, ZERO),
             expected=expected.get(group, ZERO),
+            total=total,
         )
         for group in sorted(
             expected.keys() | stored.keys(), key=lambda g: (g[0], g[1], str(g[2:]))
         )
         if stored.get(group, ZERO) != expected.get(group, ZERO)
     ]
+
+
+def _totals_of(groups: dict[Group, Counters]) -> dict[TotalGroup, Counters]:
+    """Teams' groups summed per day, alias and shard, as UsageDailyTotal holds them."""
+    totals: dict[TotalGroup, Counters] = {}
+    for (day, team_pk, _, alias, _, _), counters in groups.items():
+        group = (day, alias, team_pk % TOTAL_SHARDS)
+        before = totals.get(group, ZERO)
+        totals[group] = tuple(a + b for a, b in zip(before, counters, strict=True))
+    return totals
+
+
+def _stored_totals(start: date, end: date) -> dict[TotalGroup, Counters]:
+    rows = (
+        UsageDailyTotal.objects.filter(day__gte=start, day__lt=end)
+        .order_by()
+        .values_list("day", "model_alias", "shard", *COUNTER_FIELDS)
+    )
+    return _counted(rows, width=3)
+
+
+def _differences(start: date, end: date) -> list[RollupDifference]:
+    """The teams' groups and the totals across teams of days [start, end) that
+    disagree with the raw tables (the totals with the teams' groups recomputed)."""
+    expected = _expected(start, end)
+    return _compared(expected, _stored(start, end), total=False) + _compared(
+        _totals_of(expected), _stored_totals(start, end), total=True
+    )
 
 
 @contextmanager
@@ -254,9 +307,10 @@ def _lock_rollups() -> None:
     outcome commits after the recount is then added to the rebuilt row, and one
     that committed before it is in the recount."""
     if connection.vendor == "postgresql":
-        table = connection.ops.quote_name(UsageDaily._meta.db_table)
         with connection.cursor() as cursor:
-            cursor.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+            for model in (UsageDaily, UsageDailyTotal):  # the hot path's order
+                table = connection.ops.quote_name(model._meta.db_table)
+                cursor.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
 
 
 def rollups_rebuild(*, start: date, end: date) -> list[RollupDifference]:
@@ -270,7 +324,8 @@ def rollups_rebuild(*, start: date, end: date) -> list[RollupDifference]:
             _lock_rollups()
             differences = _differences(day, day + timedelta(days=1))
             for difference in differences:
-                _group_write(difference.group, difference.expected)
+                write = _total_write if difference.total else _group_write
+                write(difference.group, difference.expected)
         repaired.extend(differences)
         day += timedelta(days=1)
     return repaired
@@ -299,4 +354,17 @@ def _group_write(group: Group, counters: Counters) -> None:
             user_id=user_id,
             job_type=job_type,
             **values,
+        )
+
+
+def _total_write(group: TotalGroup, counters: Counters) -> None:
+    day, alias, shard = group
+    rows = UsageDailyTotal.objects.filter(day=day, model_alias=alias, shard=shard)
+    if counters == ZERO:
+        rows.delete()
+        return
+    values = dict(zip(COUNTER_FIELDS, counters, strict=True))
+    if not rows.update(**values):
+        UsageDailyTotal.objects.create(
+            day=day, model_alias=alias, shard=shard, **values
         )

@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 
 from credits.models import EntryType, LedgerEntry
 from credits.services import credit_add
-from usage.models import UsageDaily
+from usage.models import TOTAL_SHARDS, UsageDaily, UsageDailyTotal
 from usage.tests.conftest import chat, job_call, job_complete, job_open
 
 
@@ -76,6 +76,51 @@ def test_a_rebuild_repairs_what_the_check_found(some_usage):
     assert after == before
 
 
+def totals_by_alias() -> dict[str, tuple[int, int, int]]:
+    """The totals across teams per alias: calls, credits, jobs closed."""
+    totals: dict[str, tuple[int, int, int]] = {}
+    for row in UsageDailyTotal.objects.all():
+        calls, credits, jobs = totals.get(row.model_alias, (0, 0, 0))
+        totals[row.model_alias] = (
+            calls + row.calls,
+            credits + row.credits,
+            jobs + row.jobs_completed + row.jobs_failed,
+        )
+    return totals
+
+
+@pytest.mark.django_db
+def test_the_totals_across_teams_are_the_teams_rows_summed(some_usage, team):
+    expected: dict[str, tuple[int, int, int]] = {}
+    for row in UsageDaily.objects.all():
+        calls, credits, jobs = expected.get(row.model_alias, (0, 0, 0))
+        expected[row.model_alias] = (
+            calls + row.calls,
+            credits + row.credits,
+            jobs + row.jobs_completed + row.jobs_failed,
+        )
+    assert totals_by_alias() == expected
+    assert expected["mock"][0] == 3  # two one-call jobs and a job's call
+    assert set(UsageDailyTotal.objects.values_list("shard", flat=True)) == {
+        team.pk % TOTAL_SHARDS
+    }
+
+
+@pytest.mark.django_db
+def test_a_tampered_total_fails_the_check_and_a_rebuild_repairs_it(some_usage):
+    before = totals_by_alias()
+    UsageDailyTotal.objects.filter(model_alias="mock").update(credits=F("credits") + 7)
+    UsageDailyTotal.objects.filter(model_alias="broken").delete()
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="2 rollup group"):
+        call_command("rollups_rebuild", "--check", stdout=out)
+    assert "every team" in out.getvalue()
+    assert "alias='mock'" in out.getvalue()
+    assert "2 fixed" in rebuild()
+    assert totals_by_alias() == before
+    assert "agree" in rebuild("--check")
+
+
 @pytest.mark.django_db
 def test_days_outside_the_range_are_not_checked(some_usage):
     UsageDaily.objects.update(calls=F("calls") + 1)
@@ -129,3 +174,5 @@ def test_the_check_agrees_after_concurrent_calls_and_charges(
         total=Sum("amount")
     )["total"]
     assert (row.calls, row.credits) == (8, -charged)
+    total = UsageDailyTotal.objects.get()
+    assert (total.calls, total.credits, total.jobs_completed) == (8, -charged, 8)

@@ -15,10 +15,11 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from jobs.models import Job
 from saas_litellm.exceptions import InvalidInput
 from usage.models import UsageDaily
 from usage.services.analytics import period_of, spend_analytics
-from usage.tests.conftest import chat
+from usage.tests.conftest import chat, job_call, job_complete, job_open
 
 pytestmark = pytest.mark.django_db
 PAGE = "admin:usage_usagedaily_changelist"
@@ -122,3 +123,27 @@ def test_the_page_downloads_its_usage_and_its_request_log(operator, usage, team)
     rows = b"".join(calls.streaming_content).decode().splitlines()
     assert rows[0].split(",")[-2:] == ["provider_cost_usd", "client_cost_usd"]
     assert len(rows) == 1 + 4
+
+
+def test_tops_rank_every_team_and_key_and_name_those_shown(
+    team_client, other_team_client, mock_alias, other_team
+):
+    """Ranked by credits, then calls; the operator's job (no key) is a row of its
+    own; the figures of each row are its own, the totals every team's."""
+    other_team.access_groups.add(*mock_alias.access_groups.all())
+    for _ in range(4):
+        assert chat(other_team_client).status_code == HTTPStatus.OK
+    for _ in range(2):
+        assert chat(team_client).status_code == HTTPStatus.OK
+    job_id = job_open(team_client)
+    Job.objects.filter(job_id=job_id).update(key=None)  # as an operator's job
+    assert job_call(team_client, job_id).status_code == HTTPStatus.OK
+    assert job_complete(team_client, job_id).status_code == HTTPStatus.OK
+    analytics = spend_analytics(period=period_of(preset="7d"))
+    teams = [(row.label, row.figures["calls"]) for row in analytics.tops["team"]]
+    assert teams == [("globex", 4), ("acme-corp", 3)]
+    keys = [(row.label, row.value is None) for row in analytics.tops["key"]]
+    assert keys == [("default", False), ("default", False), ("(none)", True)]
+    assert [row.figures["calls"] for row in analytics.tops["key"]] == [4, 2, 1]
+    assert analytics.totals.figures["calls"] == 7
+    assert analytics.totals.figures["credits"] == 7
