@@ -2,7 +2,8 @@
 and the request log of a period, one row per call.
 
 The rollups' export reads the rollups only, so it costs what its days and groups
-cost, not what the number of calls does. The request log's reads the calls of the
+cost, not what the number of calls does; ordered by day or team first (the default:
+day, then team), it is read a piece at a time. The request log's reads the calls of the
 period in time order along the calls' (created_at) indexes. Rows are read through a
 cursor as they are written out. A team's export is its own rows and has no cost
 columns (teams never see costs, nor the models and deployments behind an alias);
@@ -15,9 +16,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
-from django.db.models import DecimalField, F, QuerySet, Sum
+from django.db.models import DecimalField, F, Q, QuerySet, Sum
 
 from jobs.models import LLMCall
 from saas_litellm import sql
@@ -40,6 +42,7 @@ COUNT_COLUMNS = tuple(
 )
 MAX_DAYS = 366
 EXPORT_BATCH = 2000
+EXPORT_TEAMS = 1000
 USD = Decimal("0.00000001")
 
 
@@ -122,7 +125,7 @@ def usage_export(
     grouped = rollups.values(*sources).annotate(**sums).order_by(*order)
     rows = (
         _row(stored, group_by, include_costs)
-        for stored in grouped.iterator(chunk_size=2000)
+        for stored in _read(grouped, _pieces(group_by, start=start, end=end, team=team))
     )
     columns = [GROUPS[name][0] for name in group_by] + list(COUNT_COLUMNS)
     if include_costs:
@@ -134,6 +137,42 @@ def usage_export(
         filename_stem=f"usage-{scope}-{start.isoformat()}-{end.isoformat()}",
         group_by=group_by,
     )
+
+
+def _pieces(
+    group_by: list[str], *, start: date, end: date, team: Team | None
+) -> Iterator[Q]:
+    """Filters that cut an export into consecutive pieces of its order, each read
+    by its own query: by day when it is ordered by day first, by teams (EXPORT_TEAMS
+    at a time, in the order of their ids) when by team first or next. The first
+    rows then cost one piece's groups, not the whole period's (a query sums and
+    sorts all its groups before its first row); a piece costs one short indexed
+    query. Other orders are read by one query."""
+    leading = group_by[:2] if group_by[0] == "day" else group_by[:1]
+    days: list[Q] = [Q()]
+    if leading[0] == "day":
+        days = [Q(day=start + timedelta(days=n)) for n in range((end - start).days + 1)]
+    teams: list[Q] = [Q()]
+    if "team" in leading and team is None:
+        # Ranges of the teams' ids, EXPORT_TEAMS teams each, cut where the database
+        # orders them (its collation, not Python's).
+        ids = Team.objects.order_by("team_id").values_list("team_id", flat=True)
+        cuts = [team_id for n, team_id in enumerate(ids) if n and not n % EXPORT_TEAMS]
+        teams = [
+            (Q(team__team_id__gte=low) if low else Q())
+            & (Q(team__team_id__lt=high) if high else Q())
+            for low, high in pairwise([None, *cuts, None])
+        ]
+    for day in days:
+        for some_teams in teams:
+            yield day & some_teams
+
+
+def _read(grouped: QuerySet, pieces: Iterator[Q]) -> Iterator[dict[str, Any]]:
+    for piece in pieces:
+        with sql.custom_plans():  # planned for its own days and teams
+            stored = list(grouped.filter(piece))
+        yield from stored
 
 
 CALL_COLUMNS = (

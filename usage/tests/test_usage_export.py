@@ -12,9 +12,13 @@ from http import HTTPStatus
 import pytest
 from asgiref.sync import async_to_sync
 from django.conf import settings
+from django.db import connection
 from django.test import AsyncClient
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from teams.services import team_create
+from usage.services import exports
 from usage.tests.conftest import chat
 from usage.tests.factories import UsageDailyFactory
 
@@ -61,6 +65,30 @@ def test_the_operator_gets_every_teams_rows_as_csv_in_order(admin_client_api, ro
     assert rows[1]["key_id"] == ""
     assert rows[1]["provider_cost_usd"] == "0.00100000"
     assert rows[1]["client_cost_usd"] == "0.00150000"
+
+
+@pytest.mark.parametrize("group_by", ["", "team,day,alias", "day,alias,team"])
+def test_an_export_read_in_pieces_is_the_one_read_at_once(
+    admin_client_api, rollups, organization, monkeypatch, group_by
+):
+    """Ordered by day or team first, an export is read a day and a range of teams
+    at a time: the same rows in the same order as one query gives."""
+    for name in ("alpha", "zeta", "mid-team"):
+        team = team_create(organization=organization, team_id=name, actor="t").key.team
+        UsageDailyFactory(team=team, day=DAY_1, model_alias="big")
+        UsageDailyFactory(team=team, day=DAY_2, model_alias="small")
+    path = f"/api/usage/export?{MARCH}&group_by={group_by}"
+    monkeypatch.setattr(exports, "EXPORT_TEAMS", 10_000)
+    at_once = body_of(admin_client_api.get(path))
+    monkeypatch.setattr(exports, "EXPORT_TEAMS", 2)
+    with CaptureQueriesContext(connection) as queries:
+        in_pieces = body_of(admin_client_api.get(path))
+    assert in_pieces == at_once
+    assert len(at_once.splitlines()) == 1 + 10  # the header and ten groups
+    pieces = [q for q in queries.captured_queries if "GROUP BY" in q["sql"]]
+    assert (
+        len(pieces) == {"": 31 * 3, "team,day,alias": 3, "day,alias,team": 31}[group_by]
+    )
 
 
 def test_rows_are_summed_per_the_columns_asked_for(admin_client_api, rollups):
