@@ -16,7 +16,7 @@ from credits.services import (
 )
 from saas_litellm.exceptions import RequestInvalid
 from saas_litellm.json_input import metadata_field
-from teams.models import BudgetMode, Team, timezone_names
+from teams.models import MAX_PAYLOAD_LOG_DAYS, BudgetMode, Team, timezone_names
 from teams.serializers import (
     StrictCharField,
     StrictIntegerField,
@@ -155,6 +155,13 @@ class TeamUpdateSerializer(RatesSerializer):
     max_parallel_requests = _limit_field()
     metadata = metadata_field(required=False)
     timezone = timezone_field(required=False)
+    payload_log_days = StrictIntegerField(
+        required=False,
+        min_value=0,
+        max_value=MAX_PAYLOAD_LOG_DAYS,
+        help_text="Days each call's prompt and answer are kept for the operator's "
+        "request log (0: never stored, the default).",
+    )
 
 
 class BalanceSerializer(serializers.ModelSerializer):
@@ -238,6 +245,7 @@ class TeamSummarySerializer(serializers.ModelSerializer):
             "tokens_per_minute",
             "max_parallel_requests",
             "timezone",
+            "payload_log_days",
             "created_at",
         ]
         read_only_fields = fields

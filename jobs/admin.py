@@ -12,6 +12,7 @@ adds the usage panels (recent jobs, open holds, a 30-day chart).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlencode
 
@@ -32,7 +33,7 @@ from credits.admin import (
 )
 from credits.models import CreditHold, HoldStatus
 from jobs.dashboard import daily_charts, team_daily_usage, team_recent_jobs
-from jobs.models import Job, LLMCall
+from jobs.models import CallPayload, Job, LLMCall
 from teams.models import ModelAlias, Team
 
 CHARTS_TEMPLATE = "admin/includes/daily_charts.html"
@@ -166,6 +167,8 @@ class LLMCallAdmin(HistoryListAdmin):
         ("provider_cost_usd", "client_cost_usd", "job_credits"),
         ("reserved_tokens", "reserved_cost_usd"),
         "call_metadata",
+        "payload_request",
+        "payload_response",
     )
     readonly_fields = [
         name for row in fields for name in (row if isinstance(row, tuple) else (row,))
@@ -216,6 +219,31 @@ class LLMCallAdmin(HistoryListAdmin):
             "<th>Latency</th></tr>{}</table>",
             rows,
         )
+
+    def _payload(self, call: LLMCall) -> CallPayload | None:
+        try:
+            return call.payload
+        except CallPayload.DoesNotExist:
+            return None
+
+    def _payload_shown(self, call: LLMCall, part: str) -> str:
+        """A logged payload's part as indented JSON (escaped), or why there is none."""
+        payload = self._payload(call)
+        if payload is None:
+            return (
+                "not logged (the team's payload logging is off, or its days are over)"
+            )
+        return format_html(
+            "<pre>{}</pre>", json.dumps(getattr(payload, part), indent=2)[:100_000]
+        )
+
+    @admin.display(description="Prompt (payload log)")
+    def payload_request(self, call: LLMCall) -> str:
+        return self._payload_shown(call, "request")
+
+    @admin.display(description="Answer (payload log)")
+    def payload_response(self, call: LLMCall) -> str:
+        return self._payload_shown(call, "response")
 
     @admin.display(description="Job credits", ordering="job__credits_charged")
     def job_credits(self, call: LLMCall) -> int | str:

@@ -156,6 +156,27 @@ class LLMCall(models.Model):
         return f"{self.model_alias} {self.call_id} ({self.status})"
 
 
+class CallPayload(models.Model):
+    """A call's prompt and answer, kept `Team.payload_log_days` days when its team
+    asked for it (never otherwise): what the request log's call page shows. No
+    header, key or credential is part of it; strings in it that look like API keys
+    are replaced (jobs.services.payloads). `prune_calls` deletes it once
+    `keep_until` has passed, and with its call."""
+
+    call = models.OneToOneField(
+        LLMCall, on_delete=models.CASCADE, primary_key=True, related_name="payload"
+    )
+    # The messages (or an embedding's input), tools and parameters sent.
+    request = models.JSONField()
+    # The answers' texts, tool calls and finish reason; None for a failed call
+    # (its error is the call's).
+    response = models.JSONField(null=True, blank=True)
+    keep_until = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"payload of {self.call_id}"
+
+
 class StoredResponseQuerySet(models.QuerySet):
     def for_team(self, team: Team) -> StoredResponseQuerySet:
         return self.filter(team=team)

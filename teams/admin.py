@@ -302,6 +302,7 @@ class TeamAdminBase(ServiceAdmin):
         ("Models", {"fields": ["access_groups"]}),
         ("Rate limits", {"fields": ["requests_per_minute", "tokens_per_minute",
                                     "max_parallel_requests"]}),
+        ("Request log", {"fields": ["payload_log_days"]}),
         ("Other", {"fields": ["metadata", "created_at", "updated_at"]}),
     ]  # fmt: skip
     readonly_fields = [

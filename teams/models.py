@@ -7,12 +7,14 @@ import uuid
 import zoneinfo
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 SLUG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+# Payloads are raw call rows: kept no longer than the calls (CALL_RETENTION_DAYS).
+MAX_PAYLOAD_LOG_DAYS = 400
 slug_validator = RegexValidator(
     SLUG_PATTERN,
     "Use 1-100 letters, digits, '_', '.' or '-', starting with a letter or digit.",
@@ -307,6 +309,14 @@ class Team(models.Model):
     # True while the team has a key or end-user budget (credits.services.budgets
     # keeps it): admission looks for budgets only then.
     sub_budgets = models.BooleanField(default=False, editable=False)
+    # Days each call's prompt and answer are kept (jobs.models.CallPayload); 0, the
+    # default: never stored.
+    payload_log_days = models.PositiveSmallIntegerField(
+        default=0,
+        validators=[MaxValueValidator(MAX_PAYLOAD_LOG_DAYS)],
+        help_text="Days each call's prompt and answer are kept for the request log "
+        "(0: never stored).",
+    )
 
     objects = TeamQuerySet.as_manager()
 
@@ -334,6 +344,10 @@ class Team(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(markup_percent__gte=0), name="team_markup_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(payload_log_days__lte=MAX_PAYLOAD_LOG_DAYS),
+                name="team_payload_log_days_bounded",
             ),
         ]
 

@@ -35,6 +35,7 @@ TEAM_SETTING_FIELDS = (
     "max_parallel_requests",
     "metadata",
     "timezone",
+    "payload_log_days",
 )
 
 

@@ -27,6 +27,7 @@ DETAIL_FIELDS = {
     "tokens_per_minute",
     "max_parallel_requests",
     "timezone",
+    "payload_log_days",
     "created_at",
     "keys",
 }

@@ -3,7 +3,8 @@
 - jobs: a job's life, from create to complete/fail/expire, and its charge;
 - calls: an LLM call, on an open job or as a one-call job, reserved and recorded
   around the provider call in two short transactions;
-- responses: the /v1/responses answers kept for GET and `previous_response_id`.
+- responses: the /v1/responses answers kept for GET and `previous_response_id`;
+- payloads: a call's prompt and answer, kept when its team logs payloads.
 
 Reads live in `jobs.selectors`; the order of the stages of a call is `jobs.pipeline`'s.
 """

@@ -46,6 +46,7 @@ from jobs.services.jobs import (
     team_can_work_check,
     team_status_check,
 )
+from jobs.services.payloads import call_payload_record
 from saas_litellm import sql
 from saas_litellm.exceptions import JobClosed, OneCallJob, ServiceError
 from teams.models import BudgetMode, Team, VirtualKey
@@ -358,7 +359,9 @@ def llm_call_finish(
     _call_outcome_set(ticket, completion, error, now, at_worst_case)
     close = ticket.closes_job and (completion is not None or job_error is not None)
     try:
-        return _call_outcome_save(ticket, close=close, job_error=job_error or "")
+        return _call_outcome_save(
+            ticket, completion, close=close, job_error=job_error or ""
+        )
     except ServiceError:
         raise
     except Exception:
@@ -376,7 +379,7 @@ def llm_call_finish(
 
 
 def _call_outcome_save(
-    ticket: CallTicket, *, close: bool, job_error: str
+    ticket: CallTicket, completion: Completion | None, *, close: bool, job_error: str
 ) -> CallOutcome:
     call = ticket.call
     job = call.job
@@ -384,6 +387,13 @@ def _call_outcome_save(
     entry = None
     with sql.pipelined(), transaction.atomic():
         sql.update(call, CALL_OUTCOME_FIELDS)
+        call_payload_record(
+            call=call,
+            team=ticket.team,
+            params=ticket.params,
+            completion=completion,
+            now=call.completed_at,
+        )
         if not close:
             Job.objects.filter(pk=job.pk).update(last_activity_at=call.completed_at)
             usage_record(call=call)  # its day's rollup, in this transaction

@@ -47,7 +47,7 @@ def test_changing_access_groups_on_the_team_page_is_one_settings_update(operator
     url = reverse("admin:teams_team_change", args=[team.pk])
     form = {"budget_mode": "job_based", "tokens_per_credit": 10_000,
             "credits_per_dollar": "10", "markup_percent": "0", "metadata": "{}",
-            "access_groups": [group.pk]}  # fmt: skip
+            "payload_log_days": 0, "access_groups": [group.pk]}  # fmt: skip
     assert operator.post(url, form).status_code == HTTPStatus.FOUND
     assert list(team.access_groups.all()) == [group]
     entry = AuditLog.objects.get(action="team.update", actor="admin:op")

@@ -95,10 +95,12 @@ def test_saving_the_team_form_goes_through_the_settings_service(operator, team):
         "credits_per_dollar": "10",
         "markup_percent": "0",
         "metadata": "{}",
+        "payload_log_days": 14,
     }
     assert operator.post(url, form).status_code == HTTPStatus.FOUND
     team.refresh_from_db()
     assert (team.team_alias, team.tokens_per_credit) == ("Renamed", 500)
+    assert team.payload_log_days == 14
     entry = AuditLog.objects.filter(action="team.update", actor="admin:op").get()
     assert entry.before["tokens_per_credit"] == 10_000
     assert entry.after["tokens_per_credit"] == 500

@@ -4,9 +4,10 @@
 
 Removes the calls of closed jobs created before the cutoff (default
 CALL_RETENTION_DAYS days ago; stored responses keep their conversation, unlinked
-from the call) and the holds closed before it, each batch in its own short
-transaction. The ledger, the usage rollups, jobs, open jobs' calls and open holds
-are never touched. --dry-run counts what would go. Run it daily from a scheduler.
+from the call), the holds closed before it, and the logged payloads whose team's
+payload_log_days are over, each batch in its own short transaction. The ledger, the
+usage rollups, jobs, open jobs' calls and open holds are never touched. --dry-run
+counts what would go. Run it daily from a scheduler.
 Prefer setting CALL_RETENTION_DAYS to passing a shorter --older-than: `rollups_rebuild`
 starts its range after that many days, where every call is still there.
 """
@@ -52,6 +53,7 @@ class Command(BaseCommand):
         verb = "Would delete" if options["dry_run"] else "Deleted"
         self.stdout.write(
             f"{verb} {result.calls} call(s) and {result.holds} closed hold(s) "
-            f"older than {result.cutoff.isoformat()}"
+            f"older than {result.cutoff.isoformat()}, and {result.payloads} "
+            "payload(s) kept past their time"
             + ("" if options["dry_run"] else f" in {result.batches} batch(es).")
         )
