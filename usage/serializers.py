@@ -60,14 +60,18 @@ class _Line:
         return text
 
 
-def _chunked(lines: Iterable[str]) -> Iterator[str]:
-    """Lines joined a few hundred at a time: fewer, larger writes to the socket."""
+def _chunked(lines: Iterable[str], *, first: int) -> Iterator[str]:
+    """Lines joined a few hundred at a time: fewer, larger writes to the socket. The
+    first chunk goes as soon as it has `first` lines (the header, if any, and the
+    first row), so the client has data once the first query answers rather than
+    after the queries of a few hundred rows."""
     chunk: list[str] = []
+    size = first
     for line in lines:
         chunk.append(line)
-        if len(chunk) >= ROWS_PER_CHUNK:
+        if len(chunk) >= size:
             yield "".join(chunk)
-            chunk = []
+            chunk, size = [], ROWS_PER_CHUNK
     if chunk:
         yield "".join(chunk)
 
@@ -89,5 +93,5 @@ def export_encoded(
 ) -> Iterator[str]:
     """The rows as CSV (a header line first) or JSON lines, in chunks."""
     if export_format == "csv":
-        return _chunked(_csv_lines(columns, rows))
-    return _chunked(_jsonl_lines(rows))
+        return _chunked(_csv_lines(columns, rows), first=2)
+    return _chunked(_jsonl_lines(rows), first=1)

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from itertools import pairwise
 from typing import Any
 
 from django.db.models import DecimalField, F, Q, QuerySet, Sum
@@ -143,29 +142,41 @@ def _pieces(
     group_by: list[str], *, start: date, end: date, team: Team | None
 ) -> Iterator[Q]:
     """Filters that cut an export into consecutive pieces of its order, each read
-    by its own query: by day when it is ordered by day first, by teams (EXPORT_TEAMS
-    at a time, in the order of their ids) when by team first or next. The first
-    rows then cost one piece's groups, not the whole period's (a query sums and
-    sorts all its groups before its first row); a piece costs one short indexed
-    query. Other orders are read by one query."""
+    by its own query: by day when it is ordered by day first, and the first day
+    (or the whole period, ordered by team first) by teams, EXPORT_TEAMS at a time
+    in the order of their ids, when ordered by team first or next. The first rows
+    then cost one piece's groups, not the whole period's (a query sums and sorts
+    all its groups before its first row). Other orders are read by one query."""
     leading = group_by[:2] if group_by[0] == "day" else group_by[:1]
     days: list[Q] = [Q()]
     if leading[0] == "day":
         days = [Q(day=start + timedelta(days=n)) for n in range((end - start).days + 1)]
-    teams: list[Q] = [Q()]
+    ranges: Iterator[Q] = iter([Q()])
     if "team" in leading and team is None:
-        # Ranges of the teams' ids, EXPORT_TEAMS teams each, cut where the database
-        # orders them (its collation, not Python's).
-        ids = Team.objects.order_by("team_id").values_list("team_id", flat=True)
-        cuts = [team_id for n, team_id in enumerate(ids) if n and not n % EXPORT_TEAMS]
-        teams = [
-            (Q(team__team_id__gte=low) if low else Q())
-            & (Q(team__team_id__lt=high) if high else Q())
-            for low, high in pairwise([None, *cuts, None])
-        ]
-    for day in days:
-        for some_teams in teams:
-            yield day & some_teams
+        ranges = _team_ranges()
+    # The first day in ranges of teams; the others whole: once the first rows are
+    # out, fewer and larger queries cost less in all (a range's query pays for
+    # joining the teams' and keys' tables as a whole day's does).
+    for number, day in enumerate(days):
+        yield from (day & some_teams for some_teams in ranges) if number == 0 else [day]
+
+
+def _team_ranges() -> Iterator[Q]:
+    """Ranges of team ids of EXPORT_TEAMS teams each, in the database's order (its
+    collation, not Python's); each range's end found by one short index read when
+    it is reached."""
+    teams = Team.objects.order_by("team_id").values_list("team_id", flat=True)
+    low: str | None = None
+    while True:
+        after = teams if low is None else teams.filter(team_id__gt=low)
+        skip = EXPORT_TEAMS if low is None else EXPORT_TEAMS - 1
+        high = next(iter(after[skip : skip + 1]), None)
+        yield (Q(team__team_id__gte=low) if low else Q()) & (
+            Q(team__team_id__lt=high) if high else Q()
+        )
+        if high is None:
+            return
+        low = high
 
 
 def _read(grouped: QuerySet, pieces: Iterator[Q]) -> Iterator[dict[str, Any]]:

@@ -18,6 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from teams.services import team_create
+from usage import serializers
 from usage.services import exports
 from usage.tests.conftest import chat
 from usage.tests.factories import UsageDailyFactory
@@ -71,8 +72,9 @@ def test_the_operator_gets_every_teams_rows_as_csv_in_order(admin_client_api, ro
 def test_an_export_read_in_pieces_is_the_one_read_at_once(
     admin_client_api, rollups, organization, monkeypatch, group_by
 ):
-    """Ordered by day or team first, an export is read a day and a range of teams
-    at a time: the same rows in the same order as one query gives."""
+    """Ordered by day or team first, an export is read a day at a time, its first
+    day (or, by team first, the period) a range of teams at a time: the same rows
+    in the same order as one query gives."""
     for name in ("alpha", "zeta", "mid-team"):
         team = team_create(organization=organization, team_id=name, actor="t").key.team
         UsageDailyFactory(team=team, day=DAY_1, model_alias="big")
@@ -87,7 +89,7 @@ def test_an_export_read_in_pieces_is_the_one_read_at_once(
     assert len(at_once.splitlines()) == 1 + 10  # the header and ten groups
     pieces = [q for q in queries.captured_queries if "GROUP BY" in q["sql"]]
     assert (
-        len(pieces) == {"": 31 * 3, "team,day,alias": 3, "day,alias,team": 31}[group_by]
+        len(pieces) == {"": 3 + 30, "team,day,alias": 3, "day,alias,team": 31}[group_by]
     )
 
 
@@ -228,3 +230,17 @@ def test_the_export_streams_under_asgi(rollups):
     status, content_type, body = async_to_sync(fetch)()
     assert (status, content_type) == (HTTPStatus.OK, "application/x-ndjson")
     assert len(body.splitlines()) == 4
+
+
+@pytest.mark.parametrize(("export_format", "first"), [("csv", 2), ("jsonl", 1)])
+def test_the_first_row_goes_out_alone_then_hundreds_at_a_time(export_format, first):
+    """The client gets data as soon as the first row is read; later writes are
+    large."""
+    rows = ({"n": n} for n in range(serializers.ROWS_PER_CHUNK + 10))
+    chunks = list(serializers.export_encoded(export_format, ["n"], rows))
+    # The rest: 510 rows and a CSV header, less the two first chunks.
+    assert [chunk.count("\n") for chunk in chunks] == [
+        first,
+        serializers.ROWS_PER_CHUNK,
+        9,
+    ]
