@@ -76,29 +76,26 @@ def test_a_rebuild_repairs_what_the_check_found(some_usage):
     assert after == before
 
 
-def totals_by_alias() -> dict[str, tuple[int, int, int]]:
-    """The totals across teams per alias: calls, credits, jobs closed."""
-    totals: dict[str, tuple[int, int, int]] = {}
-    for row in UsageDailyTotal.objects.all():
-        calls, credits, jobs = totals.get(row.model_alias, (0, 0, 0))
-        totals[row.model_alias] = (
+def by_alias(rows) -> dict[str, tuple[int, int, int]]:
+    """Rollup rows summed per alias: calls, credits, jobs closed."""
+    sums: dict[str, tuple[int, int, int]] = {}
+    for row in rows:
+        calls, credits, jobs = sums.get(row.model_alias, (0, 0, 0))
+        sums[row.model_alias] = (
             calls + row.calls,
             credits + row.credits,
             jobs + row.jobs_completed + row.jobs_failed,
         )
-    return totals
+    return sums
+
+
+def totals_by_alias() -> dict[str, tuple[int, int, int]]:
+    return by_alias(UsageDailyTotal.objects.all())
 
 
 @pytest.mark.django_db
 def test_the_totals_across_teams_are_the_teams_rows_summed(some_usage, team):
-    expected: dict[str, tuple[int, int, int]] = {}
-    for row in UsageDaily.objects.all():
-        calls, credits, jobs = expected.get(row.model_alias, (0, 0, 0))
-        expected[row.model_alias] = (
-            calls + row.calls,
-            credits + row.credits,
-            jobs + row.jobs_completed + row.jobs_failed,
-        )
+    expected = by_alias(UsageDaily.objects.all())
     assert totals_by_alias() == expected
     assert expected["mock"][0] == 3  # two one-call jobs and a job's call
     assert set(UsageDailyTotal.objects.values_list("shard", flat=True)) == {
