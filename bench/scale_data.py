@@ -23,9 +23,10 @@ generate_series), never row by row:
   replenishments in time order, enough of those for `--ledger` entries in all
   (default: as many as calls). The accounts' allocated/used/reserved are the
   ledger's sums (reserved 0: no hold is open);
-- usage rollups: set-based in the shape `usage.services.rollups` recomputes
-  (`--rollups sql`, default), or by `manage.py rollups_rebuild` (`--rollups
-  command`: one ORM write per group, minutes on 2 M calls).
+- usage rollups and their totals across teams: set-based in the shape
+  `usage.services.rollups` recomputes (`--rollups sql`, default), or by
+  `manage.py rollups_rebuild` (`--rollups command`: one ORM write per group,
+  minutes on 2 M calls).
 
 The big tables' secondary indexes and unique/foreign-key constraints are dropped
 during the load and rebuilt after it (a foreign key is validated when it is added
