@@ -198,12 +198,13 @@ def load(conn: psycopg.Connection, args: argparse.Namespace) -> None:
         conn.execute(
             "INSERT INTO teams_team (team_id, team_alias, status, budget_mode,"  # noqa: S608
             " tokens_per_credit, credits_per_dollar, markup_percent, metadata,"
-            " created_at, updated_at, organization_id, sub_budgets, timezone)"
+            " created_at, updated_at, organization_id, sub_budgets, timezone,"
+            " payload_log_days)"
             f" SELECT CASE WHEN i = 1 THEN '{HOT_TEAM}'"
             " ELSE 'team-' || lpad(i::text, 5, '0') END,"
             " CASE WHEN i = 1 THEN 'The hot team' ELSE '' END, 'active', 'job_based',"
             " 10000, 10, 20, '{}', t0 - interval '2 days', t0 - interval '2 days',"
-            " o.id, false, 'UTC'"
+            " o.id, false, 'UTC', 0"
             " FROM generate_series(1, %(teams)s) i CROSS JOIN scale_clock"
             " JOIN teams_organization o"
             " ON o.organization_id"
