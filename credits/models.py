@@ -13,10 +13,18 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from teams.models import Team, VirtualKey
+
+# A team is low on credits when what it has available (allocated - used - reserved)
+# is under LOW_CREDITS_PERCENT % of what it was ever allocated, or under
+# LOW_CREDITS_FLOOR credits. Constants, not settings: one rule for every operator
+# keeps the dashboard's list comparable.
+LOW_CREDITS_PERCENT = 10
+LOW_CREDITS_FLOOR = 10
 
 
 class CreditAccount(models.Model):
@@ -27,6 +35,21 @@ class CreditAccount(models.Model):
     credits_used = models.BigIntegerField(default=0)
     credits_reserved = models.BigIntegerField(default=0)
     updated_at = models.DateTimeField(auto_now=True)
+    # What is available above the low-credit line (negative: the team is low),
+    # kept by the database on every change. A column, not an index (the account's
+    # updates stay HOT): its statistics tell the planner that few accounts are low,
+    # so the dashboard reads those few instead of joining every team to them.
+    low_credits_margin = models.GeneratedField(
+        expression=F("credits_allocated")
+        - F("credits_used")
+        - F("credits_reserved")
+        - Greatest(
+            Value(LOW_CREDITS_FLOOR),
+            F("credits_allocated") * LOW_CREDITS_PERCENT / 100,
+        ),
+        output_field=models.BigIntegerField(),
+        db_persist=True,
+    )
 
     class Meta:
         constraints = [

@@ -92,13 +92,15 @@ def test_old_jobs_fall_out_of_the_30_days_and_today_is_the_last_point(team):
 
 def test_teams_under_the_floor_are_low_unless_suspended(organization):
     funded_team(organization, "plenty", 100)
+    funded_team(organization, "at-the-floor", 10)
     funded_team(organization, "small", 5)
     funded_team(organization, "smaller", 3)
     suspended = funded_team(organization, "suspended", 1)
     team_status_set(team=suspended, status="suspended", actor="t")
-    low = list(low_credit_accounts())
+    count, low = low_credit_accounts()
     assert [a.team.team_id for a in low] == ["smaller", "small"]
-    assert dashboard_stats()["low_credit_count"] == 2
+    assert count == dashboard_stats()["low_credit_count"] == 2
+    assert low_credit_accounts(limit=1) == (2, low[:1])
 
 
 def test_a_team_under_ten_percent_of_its_allocation_is_low(organization):
@@ -109,5 +111,5 @@ def test_a_team_under_ten_percent_of_its_allocation_is_low(organization):
     call(job, CallStatus.SUCCEEDED, provider="18.00", client="18.50")
     job_complete(team=team, job_id=str(job.job_id), status="completed")
     funded_team(organization, "fine", 200)
-    [low] = low_credit_accounts()
+    _, [low] = low_credit_accounts()
     assert (low.team.team_id, low.available) == ("spent", 15)
