@@ -259,8 +259,8 @@ def organization_usage(
     by_team = _usage_totals(jobs, rollups, "team")
     nothing = _totals_sum([])
     teams = {
-        team.team_id: _usage_summary(by_team.get(team.pk, nothing), include_costs=True)
-        for team in organization.teams.all()
+        team_id: _usage_summary(by_team.get(pk, nothing), include_costs=True)
+        for pk, team_id in organization.teams.values_list("pk", "team_id")
     }
     return {
         "organization_id": organization.organization_id,
