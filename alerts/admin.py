@@ -23,21 +23,11 @@ from alerts.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from credits.admin import ReadOnlyAdmin
 from teams.admin import admin_actor, copy_saved
 
 SHOWN_ONCE_TEMPLATE = "admin/alerts/secret_shown_once.html"
 CREATED_ATTRIBUTE = "_alerts_created_webhook"
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class DeliveryInline(admin.TabularInline):

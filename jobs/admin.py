@@ -42,17 +42,6 @@ OPEN_HOLDS_SHOWN = 10
 USAGE_FIELDSET = ("Usage", {"fields": ["usage_chart", "recent_jobs", "open_holds"]})
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 class LLMCallInline(admin.TabularInline):
     model = LLMCall
     fields = (
