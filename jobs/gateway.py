@@ -42,6 +42,7 @@ import litellm
 import openai
 from django.conf import settings
 from litellm import exceptions as litellm_errors
+from litellm.litellm_core_utils.streaming_handler import CustomStreamWrapper
 
 from jobs import deployment_health, fastpath
 from jobs.routing import Attempts, Route
@@ -66,6 +67,15 @@ litellm.callbacks = []
 # some paths (its OpenAI embeddings: `max_retries or DEFAULT_MAX_RETRIES`), which
 # would make its client retry a failing provider behind our back.
 litellm.DEFAULT_MAX_RETRIES = 0
+# Before Python 3.12 the cyclic garbage collector can run inside ContextVar.set, and
+# a finalizer that sets a contextvar there frees the context's mapping under the
+# outer set (python/cpython#148891): "unhashable type: 'hamt_bitmap_node'" or a
+# segfault, in whichever request's thread the collection fell. litellm's stream
+# wrapper sets two contextvars in `__del__`, restoring log-correlation ids that it
+# stamps only when `request_correlation_in_logs` is on; off, as here, it writes back
+# the values already there. So while it is off, the wrapper has no finalizer.
+if not litellm.request_correlation_in_logs and "__del__" in vars(CustomStreamWrapper):
+    del CustomStreamWrapper.__del__
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
