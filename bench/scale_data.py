@@ -449,6 +449,17 @@ def rollups_sql(conn: psycopg.Connection) -> int:
         " sum(jobs_failed)"
         " FROM usage_usagedaily GROUP BY 1, 2, 3"
     )
+    # Each team's months: its rows summed per month.
+    conn.execute("DELETE FROM usage_usagemonthly")
+    conn.execute(
+        f"INSERT INTO usage_usagemonthly (month, team_id, {counters})"  # noqa: S608
+        " SELECT date_trunc('month', day)::date, team_id,"
+        " sum(calls), sum(failed_calls), sum(prompt_tokens), sum(completion_tokens),"
+        " sum(total_tokens), sum(cached_tokens), sum(reasoning_tokens), sum(credits),"
+        " sum(provider_cost_usd), sum(client_cost_usd), sum(jobs_completed),"
+        " sum(jobs_failed)"
+        " FROM usage_usagedaily GROUP BY 1, 2"
+    )
     conn.commit()
     return cursor.rowcount
 

@@ -22,7 +22,7 @@ from jobs.models import OPEN_JOB_STATUSES, CallStatus, Job, JobStatus, LLMCall
 from saas_litellm import sql
 from saas_litellm.exceptions import InvalidInput
 from teams.models import Organization, Team
-from usage.models import UsageDaily
+from usage.models import UsageDaily, UsageMonthly
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PUBLIC_CALL_ERRORS = {
@@ -144,7 +144,7 @@ def _money(value: Decimal | None) -> str:
 
 
 def _usage_totals(jobs: Any, rollups: Any, group_by: str) -> dict[Any, dict[str, Any]]:
-    """Usage per value of `group_by` (a field of both Job and UsageDaily) over the
+    """Usage per value of `group_by` (a field of both Job and the rollup) over the
     period's days: from the usage rollups (kept with each call, charge and closed
     job, so their cost is the days' and groups', not the calls' or the jobs'), the
     jobs closed by status, the credits charged, tokens and provider cost; from
@@ -250,12 +250,17 @@ def team_usage(
 def organization_usage(
     *, organization: Organization, period: str | None
 ) -> dict[str, Any]:
-    """The operator's view of an organization's usage, team by team."""
+    """The operator's view of an organization's usage, team by team: over a month,
+    from each team's month (a row per team, however many days and groups)."""
     label, start, end = period_parse(period)
     jobs = Job.objects.filter(
         team__organization=organization, created_at__gte=start, created_at__lt=end
     )
-    rollups = _rollups_of(start, end).filter(team__organization=organization)
+    if end - start > timedelta(days=1):  # a month: its row per team
+        rollups = UsageMonthly.objects.filter(month=start.date())
+    else:
+        rollups = _rollups_of(start, end)
+    rollups = rollups.filter(team__organization=organization)
     by_team = _usage_totals(jobs, rollups, "team")
     nothing = _totals_sum([])
     teams = {

@@ -8,7 +8,9 @@ what the days and groups shown cost, not what the number of calls does.
 
 UsageDailyTotal is the same usage summed across teams, per day and alias: what the
 pages over every team read (the admin home, spend analytics), whose cost would
-otherwise grow with the number of active teams.
+otherwise grow with the number of active teams. UsageMonthly is a team's usage
+summed per month: what organization usage reads, a row per team, however many
+days and groups the month holds.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from teams.models import Team, VirtualKey
 
 GROUP_FIELDS = ("day", "team", "key", "model_alias", "user_id", "job_type")
 TOTAL_GROUP_FIELDS = ("day", "model_alias", "shard")
+MONTH_GROUP_FIELDS = ("month", "team")
 COUNTER_FIELDS = (
     "calls",
     "failed_calls",
@@ -167,3 +170,31 @@ class UsageDailyTotal(UsageCounters):
 
     def __str__(self) -> str:
         return f"{self.day} {self.model_alias or '-'} #{self.shard} ({self.calls})"
+
+
+class UsageMonthly(UsageCounters):
+    """One team's usage over one UTC month (`month`: its first day): the sum of the
+    team's UsageDaily rows of that month (the same counters), written beside them by
+    the same statements' transaction."""
+
+    month = models.DateField()
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="+")
+
+    objects = UsageQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "monthly usage"
+        verbose_name_plural = "monthly usage"
+        indexes = [models.Index(fields=["month"], name="usage_monthly_month")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "month"], name="usage_monthly_group"
+            ),
+            models.CheckConstraint(
+                condition=Q(failed_calls__lte=models.F("calls")),
+                name="usage_monthly_failed_within_calls",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} {self.team_id} ({self.calls})"

@@ -6,6 +6,7 @@ from http import HTTPStatus
 import pytest
 from django.utils import timezone
 
+from jobs import serializers
 from jobs.tests.conftest import complete, llm_call
 
 
@@ -91,6 +92,20 @@ def test_organization_usage_is_for_the_operator(admin_client_api, priced_job):
     body = admin_client_api.get("/api/organizations/org_acme/usage").json()
     assert body["summary"]["total_jobs"] == 1
     assert body["teams"]["acme-corp"]["credits_used"] == 1
+
+
+@pytest.mark.parametrize("operator", [False, True])
+def test_usage_answers_are_what_their_schema_serializers_give(
+    team_client, admin_client_api, priced_job, operator
+):
+    """The views answer the selectors' dicts as they are; the serializers that
+    document them in the schema would give the same JSON."""
+    client = admin_client_api if operator else team_client
+    team = client.get("/api/teams/acme-corp/usage").json()
+    assert serializers.TeamUsageSerializer(team).data == team
+    if operator:
+        org = client.get("/api/organizations/org_acme/usage").json()
+        assert serializers.OrganizationUsageSerializer(org).data == org
 
 
 def test_organization_usage_refuses_a_team_key(team_client, team):

@@ -1,8 +1,8 @@
 """Rollups kept current on the hot path: one group's increments per recorded call
 outcome, one per closed job (its count and its charge), each in the transaction
 that records the outcome or closes the job; a one-call job's call, count and charge
-share one. Each is two upserts: the team's group (UsageDaily) and the day's total
-across teams (UsageDailyTotal).
+share one. Each is three upserts: the team's group (UsageDaily), the team's month
+(UsageMonthly) and the day's total across teams (UsageDailyTotal).
 
 The statements are written out once (as `saas_litellm.sql` does for the rest of the
 hot path): `INSERT … ON CONFLICT (group) WHERE … DO UPDATE SET n = n + excluded.n`,
@@ -16,19 +16,20 @@ commit: a one-call job's outcome is recorded after its charge, a job's charge af
 the capture. Taking them the other way round in one place would let a one-call
 job's outcome and another job's charge of the same group deadlock; and a rollup row
 taken early would queue a team's requests on it for longer than on the account. A
-team's row comes before its total's. The totals are shared by the teams of a shard,
-whose account rows do not order them: two transactions of two such teams that each
-write two totals (a failed one-call job: its call's alias, then ''; a job closed
-with no successful call and a late call: '', then the call's alias) could take
-them in opposite orders at the same moment. PostgreSQL then ends one of them; a
-call's outcome is tried again (jobs.pipeline), a job's close answers 503 and
-changes nothing.
+team's rows (its group's, then its month's) come before its total's. The totals are
+shared by the teams of a shard, whose account rows do not order them: two
+transactions of two such teams that each write two totals (a failed one-call job:
+its call's alias, then ''; a job closed with no successful call and a late call:
+'', then the call's alias) could take them in opposite orders at the same moment.
+PostgreSQL then ends one of them; a call's outcome is tried again (jobs.pipeline),
+a job's close answers 503 and changes nothing.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from enum import Enum
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -39,10 +40,12 @@ from saas_litellm import sql
 from usage.models import (
     COUNTER_FIELDS,
     GROUP_FIELDS,
+    MONTH_GROUP_FIELDS,
     TOTAL_GROUP_FIELDS,
     TOTAL_SHARDS,
     UsageDaily,
     UsageDailyTotal,
+    UsageMonthly,
 )
 
 if TYPE_CHECKING:
@@ -55,20 +58,27 @@ def day_of(moment: datetime) -> date:
     return moment.astimezone(UTC).date()
 
 
+class Rollup(Enum):
+    """The rollup tables an outcome or a charge is added to, by group."""
+
+    GROUP = (UsageDaily, GROUP_FIELDS)
+    MONTH = (UsageMonthly, MONTH_GROUP_FIELDS)
+    TOTAL = (UsageDailyTotal, TOTAL_GROUP_FIELDS)
+
+
 @lru_cache(maxsize=8)
-def _upsert(*, keyed: bool, alias_of_job: bool, total: bool = False) -> str:
-    """The upsert of one group's increments: a team's group (UsageDaily), or with
-    `total` its day and alias across teams (UsageDailyTotal). With `alias_of_job`,
-    the alias is the one of the job's first successful call (a subquery, so still
-    one statement)."""
-    model = UsageDailyTotal if total else UsageDaily
+def _upsert(rollup: Rollup, *, keyed: bool = False, alias_of_job: bool = False) -> str:
+    """The upsert of one group's increments: a team's group (UsageDaily), its month
+    (UsageMonthly), or its day and alias across teams (UsageDailyTotal). With
+    `alias_of_job`, the alias is the one of the job's first successful call (a
+    subquery, so still one statement)."""
+    model, group = rollup.value
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
 
     def column(name: str) -> str:
         return quote(model._meta.get_field(name).column)
 
-    group = TOTAL_GROUP_FIELDS if total else GROUP_FIELDS
     columns = ", ".join(column(name) for name in [*group, *COUNTER_FIELDS])
     alias = "%s"
     if alias_of_job:
@@ -85,7 +95,7 @@ def _upsert(*, keyed: bool, alias_of_job: bool, total: bool = False) -> str:
         f"{column(name)} = {table}.{column(name)} + excluded.{column(name)}"
         for name in COUNTER_FIELDS
     )
-    if total:
+    if rollup is not Rollup.GROUP:
         target = f"({', '.join(column(name) for name in group)})"
     else:
         # The unique constraints list the team first: the same columns, any order.
@@ -109,16 +119,21 @@ def _upserts(
     counters: list[object],
     alias_of_job: bool = False,
 ) -> None:
-    """One group's increments, in its team's row and in the day's total across
-    teams (two statements, sent without waiting in a pipeline). `alias` is the
-    alias, or with `alias_of_job` the job's pk and the status its call must have."""
+    """One group's increments, in its team's row, the team's month and the day's
+    total across teams (three statements, sent without waiting in a pipeline).
+    `alias` is the alias, or with `alias_of_job` the job's pk and the status its
+    call must have."""
     day_value = sql.value(UsageDaily, "day", day)
     sql.run(
-        _upsert(keyed=key_id is not None, alias_of_job=alias_of_job),
+        _upsert(Rollup.GROUP, keyed=key_id is not None, alias_of_job=alias_of_job),
         [day_value, team_id, key_id, *alias, user_id, job_type, *counters],
     )
     sql.run(
-        _upsert(keyed=False, alias_of_job=alias_of_job, total=True),
+        _upsert(Rollup.MONTH),
+        [sql.value(UsageMonthly, "month", day.replace(day=1)), team_id, *counters],
+    )
+    sql.run(
+        _upsert(Rollup.TOTAL, alias_of_job=alias_of_job),
         [day_value, *alias, team_id % TOTAL_SHARDS, *counters],
     )
 

@@ -15,12 +15,13 @@ Calls past retention are gone (`prune_calls`) while their rollups stay, so the
 default range starts after the retention cutoff.
 
 The totals across teams (UsageDailyTotal) are the teams' groups recomputed, summed per
-day, alias and shard.
+day, alias and shard. A team's months (UsageMonthly) are its days' groups summed per
+month, checked and repaired for the months that a range of days holds whole.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -51,10 +52,13 @@ from usage.models import (
     TOTAL_SHARDS,
     UsageDaily,
     UsageDailyTotal,
+    UsageMonthly,
 )
+from usage.services.record import Rollup
 
 Group = tuple[date, int, int | None, str, str, str]
 TotalGroup = tuple[date, str, int]
+MonthGroup = tuple[date, int]
 Counters = tuple[Any, ...]
 ZERO = tuple(0 for _ in COUNTER_FIELDS)
 
@@ -62,12 +66,12 @@ ZERO = tuple(0 for _ in COUNTER_FIELDS)
 @dataclass(frozen=True)
 class RollupDifference:
     """A group whose stored counters are not the ones recomputed (zeros: no row):
-    a team's group, or with `total` a day's alias and shard across teams."""
+    a team's group, a team's month, or a day's alias and shard across teams."""
 
-    group: Group | TotalGroup
+    group: Group | TotalGroup | MonthGroup
     stored: Counters
     expected: Counters
-    total: bool = False
+    rollup: Rollup = Rollup.GROUP
 
     def describe(self) -> str:
         changed = ", ".join(
@@ -77,9 +81,12 @@ class RollupDifference:
             )
             if stored != expected
         )
-        if self.total:
+        if self.rollup is Rollup.TOTAL:
             day, alias, shard = self.group
             where = f"{day} every team (shard {shard}) alias={alias!r}"
+        elif self.rollup is Rollup.MONTH:
+            month, team_pk = self.group
+            where = f"{month:%Y-%m} team={team_pk} (the month)"
         else:
             day, team_pk, key_pk, alias, user_id, job_type = self.group
             where = (
@@ -237,14 +244,14 @@ def _counted(rows: Any, *, width: int) -> dict[Any, Counters]:
 
 
 def _compared(
-    expected: dict[Any, Counters], stored: dict[Any, Counters], *, total: bool
+    expected: dict[Any, Counters], stored: dict[Any, Counters], rollup: Rollup
 ) -> list[RollupDifference]:
     return [
         RollupDifference(
             group=group,
             stored=stored.get(group, ZERO),
             expected=expected.get(group, ZERO),
-            total=total,
+            rollup=rollup,
         )
         for group in sorted(
             expected.keys() | stored.keys(), key=lambda g: (g[0], g[1], str(g[2:]))
@@ -272,13 +279,54 @@ def _stored_totals(start: date, end: date) -> dict[TotalGroup, Counters]:
     return _counted(rows, width=3)
 
 
-def _differences(start: date, end: date) -> list[RollupDifference]:
+def _differences(
+    start: date, end: date, expected: dict[Group, Counters] | None
+) -> list[RollupDifference]:
     """The teams' groups and the totals across teams of days [start, end) that
-    disagree with the raw tables (the totals with the teams' groups recomputed)."""
-    expected = _expected(start, end)
-    return _compared(expected, _stored(start, end), total=False) + _compared(
-        _totals_of(expected), _stored_totals(start, end), total=True
+    disagree with the raw tables (`expected`: the days' groups recomputed, if
+    the caller has them)."""
+    if expected is None:
+        expected = _expected(start, end)
+    return _compared(expected, _stored(start, end), Rollup.GROUP) + _compared(
+        _totals_of(expected), _stored_totals(start, end), Rollup.TOTAL
     )
+
+
+def _whole_months(start: date, end: date) -> tuple[date, date]:
+    """The months whose every day that can hold usage (none after today) is one of
+    days [start, end), as [first day, first day after): the months a check or a
+    rebuild of those days answers for."""
+    first = start if start.day == 1 else _month_after(start)
+    last = end - timedelta(days=1)
+    whole = last >= timezone.now().date() or (last + timedelta(days=1)).day == 1
+    after = _month_after(last) if whole else last.replace(day=1)
+    return first, max(first, after)
+
+
+def _month_after(day: date) -> date:
+    return (day.replace(day=1) + timedelta(days=31)).replace(day=1)
+
+
+def _month_differences(
+    first: date, after: date, days: dict[Group, Counters] | None
+) -> list[RollupDifference]:
+    """The teams' months [first, after) that disagree with the sum of their days'
+    groups: `days` recomputed from the raw tables, or without, the ones stored
+    (once the days are repaired)."""
+    if days is None:
+        days = _stored(first, after)
+    summed: dict[MonthGroup, Counters] = {}
+    for (day, team_pk, *_), counters in days.items():
+        if first <= day < after:
+            month = (day.replace(day=1), team_pk)
+            before = summed.get(month, ZERO)
+            summed[month] = tuple(a + b for a, b in zip(before, counters, strict=True))
+    stored = (
+        UsageMonthly.objects.filter(month__gte=first, month__lt=after)
+        .order_by()
+        .values_list("month", "team_id", *COUNTER_FIELDS)
+    )
+    return _compared(summed, _counted(stored, width=2), Rollup.MONTH)
 
 
 @contextmanager
@@ -296,10 +344,15 @@ def _snapshot() -> Iterator[None]:
 
 
 def rollups_check(*, start: date, end: date) -> list[RollupDifference]:
-    """The groups of days [start, end] whose rollups disagree with the raw tables
-    (none: they agree). Reads one snapshot; takes no lock."""
+    """The groups of days [start, end], and the teams' months those days hold
+    whole, whose rollups disagree with the raw tables (none: they agree). Reads
+    one snapshot; takes no lock."""
+    end = end + timedelta(days=1)
     with _snapshot():
-        return _differences(start, end + timedelta(days=1))
+        expected = _expected(start, end)
+        return _differences(start, end, expected) + _month_differences(
+            *_whole_months(start, end), expected
+        )
 
 
 def _lock_rollups() -> None:
@@ -308,27 +361,43 @@ def _lock_rollups() -> None:
     that committed before it is in the recount."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            for model in (UsageDaily, UsageDailyTotal):  # the hot path's order
+            # The hot path's order.
+            for model in (UsageDaily, UsageMonthly, UsageDailyTotal):
                 table = connection.ops.quote_name(model._meta.db_table)
                 cursor.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
 
 
 def rollups_rebuild(*, start: date, end: date) -> list[RollupDifference]:
     """Recompute the rollups of days [start, end] from the raw tables and repair the
-    groups that disagree; answers what was repaired. One short transaction per
-    day, each holding back that moment's call outcomes while it runs."""
+    groups that disagree, then the teams' months those days hold whole; answers
+    what was repaired. One short transaction per day, each holding back that
+    moment's call outcomes while it runs, and one for the months."""
     repaired: list[RollupDifference] = []
     day = start
     while day <= end:
-        with transaction.atomic():
-            _lock_rollups()
-            differences = _differences(day, day + timedelta(days=1))
-            for difference in differences:
-                write = _total_write if difference.total else _group_write
-                write(difference.group, difference.expected)
-        repaired.extend(differences)
-        day += timedelta(days=1)
-    return repaired
+        after = day + timedelta(days=1)
+        repaired += _repaired(_differences, day, after, None)
+        day = after
+    first, after = _whole_months(start, end + timedelta(days=1))
+    return repaired + _repaired(_month_differences, first, after, None)
+
+
+def _repaired(
+    differences_of: Callable[..., list[RollupDifference]], *args: Any
+) -> list[RollupDifference]:
+    """Repair what `differences_of(*args)` finds, in one transaction that holds back
+    the hot path's upserts."""
+    writes = {
+        Rollup.GROUP: _group_write,
+        Rollup.TOTAL: _total_write,
+        Rollup.MONTH: _month_write,
+    }
+    with transaction.atomic():
+        _lock_rollups()
+        found = differences_of(*args)
+        for difference in found:
+            writes[difference.rollup](difference.group, difference.expected)
+    return found
 
 
 def _group_write(group: Group, counters: Counters) -> None:
@@ -368,3 +437,14 @@ def _total_write(group: TotalGroup, counters: Counters) -> None:
         UsageDailyTotal.objects.create(
             day=day, model_alias=alias, shard=shard, **values
         )
+
+
+def _month_write(group: MonthGroup, counters: Counters) -> None:
+    month, team_pk = group
+    rows = UsageMonthly.objects.filter(month=month, team_id=team_pk)
+    if counters == ZERO:
+        rows.delete()
+        return
+    values = dict(zip(COUNTER_FIELDS, counters, strict=True))
+    if not rows.update(**values):
+        UsageMonthly.objects.create(month=month, team_id=team_pk, **values)

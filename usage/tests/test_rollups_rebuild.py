@@ -17,7 +17,13 @@ from rest_framework.test import APIClient
 
 from credits.models import EntryType, LedgerEntry
 from credits.services import credit_add
-from usage.models import TOTAL_SHARDS, UsageDaily, UsageDailyTotal
+from usage.models import (
+    COUNTER_FIELDS,
+    TOTAL_SHARDS,
+    UsageDaily,
+    UsageDailyTotal,
+    UsageMonthly,
+)
 from usage.tests.conftest import chat, job_call, job_complete, job_open
 
 
@@ -116,6 +122,32 @@ def test_a_tampered_total_fails_the_check_and_a_rebuild_repairs_it(some_usage):
     assert "2 fixed" in rebuild()
     assert totals_by_alias() == before
     assert "agree" in rebuild("--check")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("tamper", ["changed", "deleted"])
+def test_a_tampered_month_fails_the_check_and_a_rebuild_repairs_it(
+    some_usage, team, tamper
+):
+    before = UsageMonthly.objects.values_list(*COUNTER_FIELDS).get(team=team)
+    if tamper == "changed":
+        UsageMonthly.objects.update(credits=F("credits") + 3)
+    else:
+        UsageMonthly.objects.all().delete()
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="1 rollup group"):
+        call_command("rollups_rebuild", "--check", stdout=out)
+    assert f"team={team.pk} (the month)" in out.getvalue()
+    assert "1 fixed" in rebuild()
+    assert UsageMonthly.objects.values_list(*COUNTER_FIELDS).get(team=team) == before
+    assert "agree" in rebuild("--check")
+
+
+@pytest.mark.django_db
+def test_a_month_the_range_does_not_hold_whole_is_not_checked(some_usage):
+    UsageMonthly.objects.update(credits=F("credits") + 3)
+    yesterday = (timezone.now() - timedelta(days=1)).date().isoformat()
+    assert "agree" in rebuild("--check", "--start", "2020-01-01", "--end", yesterday)
 
 
 @pytest.mark.django_db

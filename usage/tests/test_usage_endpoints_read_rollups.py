@@ -7,8 +7,9 @@ from decimal import Decimal
 
 import pytest
 from django.db.models import F
+from django.utils import timezone
 
-from usage.models import UsageDaily
+from usage.models import COUNTER_FIELDS, UsageDaily, UsageMonthly
 from usage.tests.conftest import chat, job_call, job_complete, job_open
 
 pytestmark = pytest.mark.django_db
@@ -40,11 +41,29 @@ def test_team_usage_reads_tokens_and_costs_from_the_rollups(admin_client_api, us
     assert body["job_types"]["report"]["cost_usd"] == "2.50000000"
 
 
-def test_organization_usage_reads_the_rollups(admin_client_api, usage):
-    UsageDaily.objects.update(credits=F("credits") + 10)
+def test_a_teams_month_is_its_days_summed(team, usage):
+    month = UsageMonthly.objects.get(team=team)
+    days = UsageDaily.objects.filter(team=team)
+    assert month.month == timezone.now().date().replace(day=1)
+    for name in COUNTER_FIELDS:
+        assert getattr(month, name) == sum(getattr(day, name) for day in days), name
+    assert (month.calls, month.credits, month.jobs_completed) == (2, 2, 2)
+
+
+def test_organization_usage_reads_a_month_from_the_teams_months(
+    admin_client_api, usage
+):
+    UsageMonthly.objects.update(credits=F("credits") + 10)
     body = admin_client_api.get("/api/organizations/org_acme/usage").json()
-    assert body["teams"]["acme-corp"]["credits_used"] == 22
+    assert body["teams"]["acme-corp"]["credits_used"] == 12
     assert body["summary"]["total_jobs"] == 2
+
+
+def test_organization_usage_reads_a_day_from_the_days(admin_client_api, usage):
+    UsageDaily.objects.update(credits=F("credits") + 10)
+    today = timezone.now().date().isoformat()
+    body = admin_client_api.get(f"/api/organizations/org_acme/usage?period={today}")
+    assert body.json()["teams"]["acme-corp"]["credits_used"] == 22
 
 
 def test_a_period_without_usage_is_zero(team_client, usage):
