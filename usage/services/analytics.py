@@ -1,10 +1,10 @@
 """Spend analytics for the operator: a period's totals, a daily chart stacked by
 alias, and the top teams, keys, aliases and end users, all read from the daily
-rollups (one grouped query per table shown): their cost depends on the days and
-groups, not on the number of calls. Over every team, the totals, the chart and the
-aliases read the rollups' totals across teams (usage.models.UsageDailyTotal); the
-top teams, keys and end users group the teams' rows by id and name only the ten
-shown.
+rollups: their cost depends on the days and groups, not on the number of calls.
+Over every team, the totals, the chart and the aliases read the rollups' totals
+across teams (usage.models.UsageDailyTotal); the top teams and keys are ranked from
+one read of the teams' rows grouped by team and key, and the end users from one
+grouped by end user; only the ten shown are named.
 
 Margin = client cost (what the teams' credits stand for: provider cost plus each
 team's markup) - provider cost. Days are UTC days, as the rollups'.
@@ -124,36 +124,48 @@ def _rows(period: Period, team: Team | None) -> QuerySet[UsageDaily]:
     return rows.filter(team=team) if team is not None else rows
 
 
-def _ranked(rows: QuerySet[Any], column: str, measures: dict[str, Sum]) -> QuerySet:
-    return (
-        rows.values(column)
-        .annotate(**measures)
-        .order_by(F("credits").desc(nulls_last=True), F("calls").desc())[:TOP]
-    )
-
-
-def _top(rows: QuerySet[Any], group: str) -> list[Row]:
-    """The TOP groups by credits (then calls). Teams and keys, each a small part
-    of the rows (one customer's), are ranked on those two sums alone and their
-    other figures summed for the ten shown: a sum costs per row read, and the
-    ranking reads every team's rows of the period. An alias or an end user's name
-    may span every team: summed at once."""
-    column, model, label = GROUPS[group]
-    if model is None:
-        return [
-            Row(
-                label=str(row[column] or "(none)"),
-                value=row[column],
-                figures={name: row[name] for name in MEASURES},
-            )
-            for row in _ranked(rows, column, MEASURES)
-        ]
-    ranked = [
-        row[column]
-        for row in _ranked(
-            rows, column, {"credits": Sum("credits"), "calls": Sum("calls")}
+def _top_summed(rows: QuerySet[Any], group: str) -> list[Row]:
+    """The TOP aliases or end users by credits (then calls): a name may span every
+    team, so each is ranked with all its figures summed at once."""
+    column = GROUPS[group][0]
+    return [
+        Row(
+            label=str(row[column] or "(none)"),
+            value=row[column],
+            figures={name: row[name] for name in MEASURES},
         )
+        for row in rows.values(column)
+        .annotate(**MEASURES)
+        .order_by(F("credits").desc(nulls_last=True), F("calls").desc())[:TOP]
     ]
+
+
+def _teams_and_keys_ranked(rows: QuerySet[Any]) -> dict[str, list[Any]]:
+    """The TOP teams and the TOP keys by credits (then calls), from one read of the
+    period's rows grouped by team and key: a key is one team's, so a team's sums
+    are its keys' (and its keyless jobs'). The keyless jobs of every team are one
+    key, None. Only these two sums are taken: a sum costs per row read, and the
+    ranking reads every team's rows of the period."""
+    sums: dict[str, dict[Any, list[int]]] = {"team": {}, "key": {}}
+    for team_id, key_id, credits, calls in (
+        rows.values("team_id", "key_id")
+        .annotate(credits_sum=Sum("credits"), calls_sum=Sum("calls"))
+        .values_list("team_id", "key_id", "credits_sum", "calls_sum")
+        .order_by()
+    ):
+        for group, value in (("team", team_id), ("key", key_id)):
+            counted = sums[group].setdefault(value, [0, 0])
+            counted[0] += credits or 0
+            counted[1] += calls or 0
+    return {
+        group: sorted(counted, key=lambda v: (-counted[v][0], -counted[v][1]))[:TOP]
+        for group, counted in sums.items()
+    }
+
+
+def _top_ranked(rows: QuerySet[Any], group: str, ranked: list[Any]) -> list[Row]:
+    """The teams or keys `ranked`, with their figures summed and their names."""
+    column, model, label = GROUPS[group]
     shown = [value for value in ranked if value is not None]
     # A NULL key (the operator's jobs) is not IN anything: asked for on its own.
     chosen = Q(**{f"{column}__in": shown})
@@ -176,7 +188,8 @@ def _top(rows: QuerySet[Any], group: str) -> list[Row]:
 
 def spend_analytics(*, period: Period, team: Team | None = None) -> Analytics:
     """Everything the analytics page shows: the totals, the chart, the aliases
-    and the end users in a query each; the teams and the keys in three each."""
+    and the end users in a query each; the teams and the keys ranked by one, then
+    two each (the figures and names of the ten shown)."""
     rows = _rows(period, team)
     overall = rows
     if team is None:
@@ -184,8 +197,12 @@ def spend_analytics(*, period: Period, team: Team | None = None) -> Analytics:
             day__gte=period.start, day__lte=period.end
         )
     totals = Row(label="total", value=None, figures=overall.aggregate(**MEASURES))
+    ranked = _teams_and_keys_ranked(rows)
     tops = {
-        group: _top(overall if group == "alias" else rows, group) for group in GROUPS
+        "team": _top_ranked(rows, "team", ranked["team"]),
+        "key": _top_ranked(rows, "key", ranked["key"]),
+        "alias": _top_summed(overall, "alias"),
+        "user": _top_summed(rows, "user"),
     }
     series = [row.label for row in tops["alias"][:CHART_SERIES]]
     by_day: dict[date, dict[str, int]] = {}
