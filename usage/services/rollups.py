@@ -21,7 +21,7 @@ month, checked and repaired for the months that a range of days holds whole.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -29,7 +29,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import (
     Count,
     DecimalField,
@@ -371,33 +371,27 @@ def rollups_rebuild(*, start: date, end: date) -> list[RollupDifference]:
     """Recompute the rollups of days [start, end] from the raw tables and repair the
     groups that disagree, then the teams' months those days hold whole; answers
     what was repaired. One short transaction per day, each holding back that
-    moment's call outcomes while it runs, and one for the months."""
+    moment's call outcomes while it runs; the months need no lock (`_month_add`)."""
     repaired: list[RollupDifference] = []
     day = start
     while day <= end:
-        after = day + timedelta(days=1)
-        repaired += _repaired(_differences, day, after, None)
-        day = after
-    first, after = _whole_months(start, end + timedelta(days=1))
-    return repaired + _repaired(_month_differences, first, after, None)
-
-
-def _repaired(
-    differences_of: Callable[..., list[RollupDifference]], *args: Any
-) -> list[RollupDifference]:
-    """Repair what `differences_of(*args)` finds, in one transaction that holds back
-    the hot path's upserts."""
-    writes = {
-        Rollup.GROUP: _group_write,
-        Rollup.TOTAL: _total_write,
-        Rollup.MONTH: _month_write,
-    }
-    with transaction.atomic():
-        _lock_rollups()
-        found = differences_of(*args)
-        for difference in found:
-            writes[difference.rollup](difference.group, difference.expected)
-    return found
+        with transaction.atomic():
+            _lock_rollups()
+            differences = _differences(day, day + timedelta(days=1), None)
+            for difference in differences:
+                write = (
+                    _total_write if difference.rollup is Rollup.TOTAL else _group_write
+                )
+                write(difference.group, difference.expected)
+        repaired.extend(differences)
+        day += timedelta(days=1)
+    with _snapshot():
+        months = _month_differences(
+            *_whole_months(start, end + timedelta(days=1)), None
+        )
+    for difference in months:
+        _month_add(difference)
+    return repaired + months
 
 
 def _group_write(group: Group, counters: Counters) -> None:
@@ -439,12 +433,23 @@ def _total_write(group: TotalGroup, counters: Counters) -> None:
         )
 
 
-def _month_write(group: MonthGroup, counters: Counters) -> None:
-    month, team_pk = group
+def _month_add(difference: RollupDifference) -> None:
+    """Add to a team's month what it lacks against its days, as read in one
+    snapshot. Without a lock: every call and charge adds the same increments to a
+    month and to its days in one transaction, so what one lacks against the other
+    stays the same while they commit."""
+    month, team_pk = difference.group
+    lacking = {
+        name: expected - stored
+        for name, stored, expected in zip(
+            COUNTER_FIELDS, difference.stored, difference.expected, strict=True
+        )
+    }
     rows = UsageMonthly.objects.filter(month=month, team_id=team_pk)
-    if counters == ZERO:
-        rows.delete()
-        return
-    values = dict(zip(COUNTER_FIELDS, counters, strict=True))
-    if not rows.update(**values):
-        UsageMonthly.objects.create(month=month, team_id=team_pk, **values)
+    added = {name: F(name) + value for name, value in lacking.items()}
+    try:
+        with transaction.atomic():
+            if not rows.update(**added):
+                UsageMonthly.objects.create(month=month, team_id=team_pk, **lacking)
+    except IntegrityError:  # a call's outcome created the row meanwhile
+        rows.update(**added)

@@ -205,3 +205,29 @@ def test_the_check_agrees_after_concurrent_calls_and_charges(
     assert (row.calls, row.credits) == (8, -charged)
     total = UsageDailyTotal.objects.get()
     assert (total.calls, total.credits, total.jobs_completed) == (8, -charged, 8)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_month_repaired_while_calls_are_recorded_adds_up(team, team_key, mock_alias):
+    """The months are repaired without a lock: what a month lacks against its days
+    stays the same while calls add to both."""
+    credit_add(team=team, credits=1_000, actor="tests")
+
+    def call() -> int:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {team_key}")
+        return chat(client).status_code
+
+    assert call() == HTTPStatus.OK
+    UsageMonthly.objects.update(calls=F("calls") + 5, credits=F("credits") - 1)
+
+    def work(number: int) -> object:
+        return rebuild() if number == 0 else call()
+
+    results = in_threads(6, work)
+    assert "1 fixed" in results[0]
+    assert set(results[1:]) == {HTTPStatus.OK}
+    assert "agree" in rebuild("--check")
+    month = UsageMonthly.objects.get()
+    assert (month.calls, month.credits) == (6, 6)
