@@ -361,8 +361,7 @@ def _lock_rollups() -> None:
     that committed before it is in the recount."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            # The hot path's order.
-            for model in (UsageDaily, UsageMonthly, UsageDailyTotal):
+            for model in (UsageDaily, UsageDailyTotal):  # the hot path's order
                 table = connection.ops.quote_name(model._meta.db_table)
                 cursor.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
 
