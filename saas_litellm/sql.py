@@ -21,12 +21,20 @@ from functools import lru_cache
 from typing import Any
 
 import psycopg
-from django.db import connection, models, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+
+def _current() -> BaseDatabaseWrapper:
+    """This thread's connection itself. `connection` is a proxy that looks it up again
+    at every attribute, and a field adapting a value reads several: an LLM call's
+    two inserts took 81 µs to adapt their values through it, 37 without."""
+    return connections[DEFAULT_DB_ALIAS]
 
 
 def value(model: type[models.Model], field: str, given: Any) -> Any:
     """`given` as the database takes it for `model.field`."""
-    return model._meta.get_field(field).get_db_prep_save(given, connection)
+    return model._meta.get_field(field).get_db_prep_save(given, _current())
 
 
 @lru_cache(maxsize=256)
@@ -141,9 +149,9 @@ def _insert_of(model: type[models.Model]) -> tuple[str, tuple[models.Field, ...]
 def insert(instance: models.Model) -> None:
     """INSERT the new `instance` (every column; no signals), setting its pk."""
     sql, fields = _insert_of(type(instance))
+    db = _current()
     params = [
-        field.get_db_prep_save(field.pre_save(instance, True), connection)
-        for field in fields
+        field.get_db_prep_save(field.pre_save(instance, True), db) for field in fields
     ]
     ((pk,),) = rows(sql, params)
     instance.pk = pk
@@ -166,9 +174,9 @@ def _update_of(
 
 
 def _update_params(instance: models.Model, fields: tuple[models.Field, ...]) -> list:
+    db = _current()
     return [
-        field.get_db_prep_save(field.pre_save(instance, False), connection)
-        for field in fields
+        field.get_db_prep_save(field.pre_save(instance, False), db) for field in fields
     ] + [instance.pk]
 
 
