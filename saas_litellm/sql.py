@@ -63,10 +63,12 @@ def pipelined() -> Iterator[None]:
     whose callers read the answer, wait for it and for every answer before it;
     `run` and `update` do not wait. Around a transaction, its BEGIN and COMMIT
     travel with the statements next to them. An error of a statement that was not
-    waited for is raised by the next one that waits (the transaction then ends),
-    so only statements whose failure the caller does not handle itself are `run`.
-    A one-call job's two transactions take 4 and 6 round trips this way (were 6
-    and 9)."""
+    waited for is raised by the next one that waits, or by the COMMIT (or a
+    savepoint's release), and the transaction then ends; so only statements whose
+    failure the caller does not handle itself, or handles once the transaction
+    has ended, are `run`. A one-call job's two transactions take 3 and 4 round
+    trips this way, and the team's account row, which each writes last, is held
+    for 1 and 2 of them (were 4 and 6, holding it for 2 and 4)."""
     if connection.vendor != "postgresql" or _pipeline_of() is not None:
         yield  # SQLite; or in a pipeline already, which this one joins
         return
@@ -86,7 +88,7 @@ def _pipeline_of() -> Any:
     return getattr(_pipeline, "current", None)
 
 
-def _answered() -> None:
+def answered() -> None:
     """Wait for the answers of the statements sent so far (in a pipeline)."""
     pipeline = _pipeline_of()
     if pipeline is not None:
@@ -103,10 +105,25 @@ def pipeline_recover() -> None:
             pipeline.sync()
 
 
+def violated(error: Exception) -> str:
+    """What an IntegrityError broke: a constraint's name, or `table.column` for a
+    NOT NULL column; '' when it names neither."""
+    diag = getattr(error.__cause__, "diag", None)
+    if diag is not None:  # psycopg
+        if diag.constraint_name:
+            return diag.constraint_name
+        if diag.column_name:
+            return f"{diag.table_name}.{diag.column_name}"
+        return ""
+    # SQLite: "CHECK constraint failed: <name>", "NOT NULL constraint failed: <t.c>"
+    _, _, name = str(error).partition(" constraint failed: ")
+    return name
+
+
 def rows(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        _answered()
+        answered()
         return cursor.fetchall() if cursor.description else []
 
 
@@ -114,7 +131,7 @@ def count(sql: str, params: list[Any]) -> int:
     """Run a write; the number of rows it changed."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        _answered()
+        answered()
         return cursor.rowcount
 
 
@@ -146,15 +163,19 @@ def _insert_of(model: type[models.Model]) -> tuple[str, tuple[models.Field, ...]
     return sql, fields
 
 
-def insert(instance: models.Model) -> None:
-    """INSERT the new `instance` (every column; no signals), setting its pk."""
-    sql, fields = _insert_of(type(instance))
+def insert(instance: models.Model, *, read_pk: bool = True) -> None:
+    """INSERT the new `instance` (every column; no signals), setting its pk; with
+    `read_pk=False` sent without waiting (see `run`), its pk left unset."""
+    statement, fields = _insert_of(type(instance))
     db = _current()
     params = [
         field.get_db_prep_save(field.pre_save(instance, True), db) for field in fields
     ]
-    ((pk,),) = rows(sql, params)
-    instance.pk = pk
+    if read_pk:
+        ((pk,),) = rows(statement, params)
+        instance.pk = pk
+    else:
+        run(statement.partition(" RETURNING ")[0], params)
     instance._state.adding = False
     instance._state.db = connection.alias
 

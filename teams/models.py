@@ -237,13 +237,14 @@ class Deployment(DeploymentFields):
 
 class CatalogueVersion(models.Model):
     """One row whose `version` grows whenever the model catalogue changes (aliases,
-    access groups, their memberships, provider credentials).
+    access groups, their memberships, provider credentials) or a team's alert rules
+    do: what the hot path keeps per process.
 
     PostgreSQL triggers bump it in the changing transaction, so the new version
     becomes visible when the change commits, with the change itself.
-    Authentication reads it with the key, and `jobs.routing` reuses a team's route plan
-    while the version is the one the plan was built under. On SQLite there are no
-    triggers: nothing is cached.
+    Authentication reads it with the key, and `jobs.routing` reuses a team's route
+    plan (`alerts.services.rules` its alert rules) while the version is the one it
+    was read under. On SQLite there are no triggers: nothing is cached.
     """
 
     version = models.BigIntegerField()
@@ -322,6 +323,7 @@ class Team(models.Model):
 
     # Set by authentication: the catalogue version read with the caller's key
     # (see CatalogueVersion); None when unknown, and then nothing is cached.
+    # Kept on the team's other objects of the request (its account) with it.
     catalogue_version: int | None = None
 
     class Meta:

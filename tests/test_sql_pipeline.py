@@ -60,3 +60,28 @@ def test_a_savepoint_rolled_back_in_a_pipeline_lets_its_transaction_go_on(db):
         "first",
         "second",
     ]
+
+
+def _error_at_the_end() -> None:
+    with sql.pipelined(), transaction.atomic():
+        sql.run("INSERT INTO pipeline_t VALUES (1, 1)", [])
+        sql.run("INSERT INTO pipeline_t VALUES (1, 2)", [])  # nothing waits after it
+
+
+def test_an_error_not_waited_for_is_raised_by_the_savepoints_release(table):
+    with pytest.raises(IntegrityError):
+        _error_at_the_end()
+    assert sql.rows("SELECT count(*) FROM pipeline_t", []) == [(0,)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_error_not_waited_for_is_raised_by_the_commit():
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE pipeline_t (id int PRIMARY KEY, n int)")
+    try:
+        with pytest.raises(IntegrityError):
+            _error_at_the_end()
+        assert sql.rows("SELECT count(*) FROM pipeline_t", []) == [(0,)]
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE pipeline_t")

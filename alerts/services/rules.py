@@ -59,19 +59,39 @@ class TeamAlertRules:
     low_credits: int | None
 
 
+# Team pk -> (catalogue version, its rules), per process: a charge reads no rules
+# while the version read with the caller's key is the one they were read under
+# (alert rules move it: alerts/migrations/0003_alert_rules_version.py).
+_rules_read: dict[int, tuple[int, TeamAlertRules]] = {}
+_RULES_READ_MAX = 10_000
+
+
 def alert_rules_get(*, team: Team) -> TeamAlertRules:
     """A team's rules: its own, or the defaults (50/80/95 %, no low-credits rule).
-    Read on every charge, so written out (see saas_litellm.sql)."""
+    Read on every charge, under the account row's lock, so written out (see
+    saas_litellm.sql) and kept per process while `team.catalogue_version` (set by
+    authentication) is unchanged."""
+    version = team.catalogue_version
+    if version is not None:
+        kept = _rules_read.get(team.pk)
+        if kept is not None and kept[0] == version:
+            return kept[1]
     found = sql.rows(
         "SELECT thresholds_percent, low_credits FROM alerts_alertsettings"
         " WHERE team_id = %s",
         [team.pk],
     )
     if not found:
-        return TeamAlertRules(list(DEFAULT_THRESHOLDS_PERCENT), None)
-    ((thresholds, low_credits),) = found
-    thresholds = sql.read(AlertSettings, "thresholds_percent", thresholds)
-    return TeamAlertRules(list(thresholds), low_credits)
+        rules = TeamAlertRules(list(DEFAULT_THRESHOLDS_PERCENT), None)
+    else:
+        ((thresholds, low_credits),) = found
+        thresholds = sql.read(AlertSettings, "thresholds_percent", thresholds)
+        rules = TeamAlertRules(list(thresholds), low_credits)
+    if version is not None:
+        if len(_rules_read) >= _RULES_READ_MAX:
+            _rules_read.clear()
+        _rules_read[team.pk] = (version, rules)
+    return rules
 
 
 def alert_rules_set(
@@ -199,7 +219,10 @@ def alerts_for_ledger_entry(
         # Credits in (allocation, top-up, refund) only move usage down and the
         # balance up: nothing to cross, and no query on their path.
         return []
-    team = Team(pk=account.team_id)
+    # The request's team (with the catalogue version it read) where the account
+    # came with it.
+    cached = CreditAccount.team.is_cached(account)
+    team = account.team if cached else Team(pk=account.team_id)
     rules = alert_rules_get(team=team)
     crossed = [
         threshold

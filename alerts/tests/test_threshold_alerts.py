@@ -109,3 +109,35 @@ def test_an_alert_commits_with_its_delivery_and_task(team, webhook):
     assert (
         DBTaskResult.objects.filter(task_path__endswith="webhook_deliver").count() == 2
     )
+
+
+@pytest.mark.postgres
+def test_a_charge_reads_the_rules_once_per_catalogue_version(team, team_key):
+    """A charge made for a request (its team carrying the catalogue version read
+    with the key) reads the team's rules only when the version moved: changing
+    the rules moves it, so the next request's charge sees them."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from teams.key_lookup import virtual_key_with_team
+    from teams.keys import virtual_key_digest
+
+    def request_team():  # as authentication gives it
+        key = virtual_key_with_team(virtual_key_digest(team_key))
+        key.team.catalogue_version = key.catalogue_version
+        return key.team
+
+    def settings_read(credits: int) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            charge(request_team(), credits)
+        return sum("alerts_alertsettings" in q["sql"] for q in queries)
+
+    before = request_team().catalogue_version
+    alert_rules_set(team=team, thresholds_percent=[10], low_credits=None, actor="t")
+    assert request_team().catalogue_version > before
+    assert settings_read(11) == 1
+    assert settings_read(1) == 0  # the same version: kept
+    assert rules_fired(team) == ["threshold:10"]
+    alert_rules_set(team=team, thresholds_percent=[30], low_credits=None, actor="t")
+    assert settings_read(20) == 1  # 32 % used: the new rule fires
+    assert rules_fired(team) == ["threshold:10", "threshold:30"]

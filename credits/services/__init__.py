@@ -31,6 +31,7 @@ from credits.services.holds import (
     credit_release,
     credit_reserve,
     credit_reserve_for_new_job,
+    credit_reserve_refusals,
     holds_expire,
 )
 from credits.services.ledger import (
@@ -81,6 +82,7 @@ __all__ = [
     "credit_release",
     "credit_reserve",
     "credit_reserve_for_new_job",
+    "credit_reserve_refusals",
     "credits_for_job",
     "credits_reconcile",
     "holds_expire",

@@ -9,15 +9,19 @@ every rule here.
 Lock order: the job's hold, then the account row. Every function that touches both takes
 them in that order (taking them in both orders let a reserve and a capture of one job
 deadlock). The account row is the one every request of a team queues on, so it is
-taken as late as possible and held as briefly: a capture that the account can pay in
-full is one conditional UPDATE of it (`_account_charge_in_full`), followed only by the
-ledger entry and the commit.
+taken as late as possible and held as briefly: a new job's reservation is one UPDATE
+of it sent with the commit (`credit_reserve_for_new_job`, its refusals raised by the
+database), and a capture that the account can pay in full one conditional UPDATE
+(`_account_charge_in_full`) followed only by writes sent with the commit: the ledger
+entry and the usage rollups.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -186,11 +190,15 @@ def credit_reserve_for_new_job(
 ) -> None:
     """credit_reserve for a job created in the caller's open transaction, which
     therefore has no hold yet, and for an active team only: the hold's INSERT (its
-    account found by a subquery), then one conditional UPDATE of the account
-    (credits there, team active), the last statement before the caller's commit
-    unless the key or end user has a budget. On refusal one more read tells why:
-    TeamSuspended, TeamPaused or InsufficientCredits. Then the key's and end user's
-    budgets, as credit_reserve.
+    account found by a subquery), then one UPDATE of the account, sent without
+    waiting for either (in a pipeline, with the caller's COMMIT unless the key or
+    end user has a budget), so the account row is held only while PostgreSQL runs
+    them. Each refusal is the database's own, raised when the caller's
+    transaction ends: an account that cannot cover the credits breaks its CHECK
+    constraint (`account_available_not_negative`), and a team that is not active
+    (or has no account) gives the hold no account (NOT NULL). The caller turns
+    that error into its reason with `credit_reserve_refusals`. Then the key's and
+    end user's budgets, as credit_reserve.
 
     Runs in the caller's transaction, without a savepoint: a refusal (or a duplicate
     job id, refused by the unique constraint) must end that transaction.
@@ -205,42 +213,27 @@ def credit_reserve_for_new_job(
     sql.run(
         "INSERT INTO credits_credithold"
         " (hold_id, account_id, job_id, amount, status, expires_at, created_at)"
-        " SELECT %s, id, %s, %s, %s, %s, %s FROM credits_creditaccount"
-        " WHERE team_id = %s",
+        " VALUES (%s, (SELECT credits_creditaccount.id FROM credits_creditaccount"
+        " JOIN teams_team ON teams_team.id = credits_creditaccount.team_id"
+        " WHERE credits_creditaccount.team_id = %s AND teams_team.status = %s),"
+        " %s, %s, %s, %s, %s)",
         [
             sql.value(CreditHold, "hold_id", uuid.uuid4()),
+            team.pk,
+            TeamStatus.ACTIVE.value,
             sql.value(CreditHold, "job_id", job_id),
             credits,
             HoldStatus.OPEN.value,
             sql.value(CreditHold, "expires_at", expires_at),
             sql.value(CreditHold, "created_at", now),
-            team.pk,
         ],
     )
-    # No account: no hold either, and nothing reserved.
-    reserved = sql.count(
+    sql.run(
         "UPDATE credits_creditaccount"
         " SET credits_reserved = credits_reserved + %s, updated_at = %s"
-        " WHERE team_id = %s"
-        " AND credits_allocated >= credits_used + credits_reserved + %s"
-        " AND EXISTS (SELECT 1 FROM teams_team WHERE teams_team.id = %s"
-        " AND teams_team.status = %s)",
-        [
-            credits,
-            sql.value(CreditAccount, "updated_at", now),
-            team.pk,
-            credits,
-            team.pk,
-            TeamStatus.ACTIVE.value,
-        ],
+        " WHERE team_id = %s",
+        [credits, sql.value(CreditAccount, "updated_at", now), team.pk],
     )
-    if not reserved:
-        status = Team.objects.filter(pk=team.pk).values_list("status", flat=True)
-        refusals = {
-            TeamStatus.SUSPENDED: TeamSuspended,
-            TeamStatus.PAUSED: TeamPaused,
-        }
-        raise refusals.get(status.first(), InsufficientCredits)()
     spends = budgets_reserve(
         team=team, key_id=key_id, user_id=user_id, credits=credits, now=now
     )
@@ -250,6 +243,28 @@ def credit_reserve_for_new_job(
             " WHERE job_id = %s",
             [*spends, sql.value(CreditHold, "job_id", job_id)],
         )
+
+
+# What the database breaks when it refuses credit_reserve_for_new_job's reservation.
+RESERVATION_REFUSED = frozenset(
+    {"account_available_not_negative", "credits_credithold.account_id"}
+)
+
+
+@contextmanager
+def credit_reserve_refusals(*, team: Team) -> Iterator[None]:
+    """Around the transaction of credit_reserve_for_new_job: a reservation the
+    database refused (at the commit, or at the next statement that waits) as its
+    reason, read once the transaction has rolled back: TeamSuspended, TeamPaused
+    or InsufficientCredits. Any other error goes through as it is."""
+    try:
+        yield
+    except IntegrityError as error:
+        if sql.violated(error) not in RESERVATION_REFUSED:
+            raise
+        status = Team.objects.filter(pk=team.pk).values_list("status", flat=True)
+        refusals = {TeamStatus.SUSPENDED: TeamSuspended, TeamStatus.PAUSED: TeamPaused}
+        raise refusals.get(status.first(), InsufficientCredits)() from None
 
 
 def _deduction_of(job_id: uuid.UUID) -> LedgerEntry | None:

@@ -99,7 +99,10 @@ def _entry_write(
         balance_after=after,
         **fields,
     )
-    sql.insert(entry)
+    # A charge is sent without waiting (its pk left unset: nothing reads it before
+    # the commit), for the account row is locked meanwhile and the hot path's
+    # commit travels with it (saas_litellm.sql.pipelined).
+    sql.insert(entry, read_pk=entry_type != EntryType.DEDUCTION)
     # Alerts (thresholds crossed) are written here, in this transaction: see signals.
     ledger_entry_written.send(sender=LedgerEntry, entry=entry, account=account)
     return entry

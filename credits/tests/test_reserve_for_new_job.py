@@ -1,17 +1,24 @@
 """credit_reserve_for_new_job: the reservation of a job created in the same
-transaction, in two statements, with the guarantees of credit_reserve."""
+transaction, in two statements sent without waiting, with the guarantees of
+credit_reserve; its refusals are the database's, read by credit_reserve_refusals."""
 
 from __future__ import annotations
 
 import uuid
 
 import pytest
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from credits.models import CreditAccount, CreditHold, HoldStatus
-from credits.services import credit_capture, credit_reserve_for_new_job
+from credits.services import (
+    credit_capture,
+    credit_reserve_for_new_job,
+    credit_reserve_refusals,
+)
 from credits.tests.invariants import assert_ledger_consistent
-from saas_litellm.exceptions import InsufficientCredits
+from saas_litellm import sql
+from saas_litellm.exceptions import InsufficientCredits, TeamPaused, TeamSuspended
+from teams.models import TeamStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +40,12 @@ def test_a_new_jobs_reservation_opens_its_hold(make_team):
 def test_a_new_jobs_reservation_beyond_what_is_available_writes_nothing(make_team):
     team = make_team(credits=3)
     job_id = uuid.uuid4()
-    with pytest.raises(InsufficientCredits), transaction.atomic():
+    with (
+        pytest.raises(InsufficientCredits),
+        credit_reserve_refusals(team=team),
+        sql.pipelined(),
+        transaction.atomic(),
+    ):
         credit_reserve_for_new_job(team=team, job_id=job_id, credits=4)
     assert not CreditHold.objects.filter(job_id=job_id).exists()
     assert CreditAccount.objects.get(team=team).credits_remaining == 3
@@ -42,5 +54,45 @@ def test_a_new_jobs_reservation_beyond_what_is_available_writes_nothing(make_tea
 def test_a_team_without_an_account_cannot_reserve_for_a_new_job(make_team):
     team = make_team(credits=0)
     CreditAccount.objects.filter(team=team, credits_allocated=0).delete()
-    with pytest.raises(InsufficientCredits), transaction.atomic():
+    with (
+        pytest.raises(InsufficientCredits),
+        credit_reserve_refusals(team=team),
+        transaction.atomic(),
+    ):
         credit_reserve_for_new_job(team=team, job_id=uuid.uuid4(), credits=1)
+
+
+@pytest.mark.parametrize(
+    ("status", "refusal"),
+    [(TeamStatus.SUSPENDED, TeamSuspended), (TeamStatus.PAUSED, TeamPaused)],
+)
+def test_a_team_that_is_not_active_cannot_reserve_for_a_new_job(
+    make_team, status, refusal
+):
+    """Its status changed after the request read it: the hold finds no account."""
+    team = make_team(credits=10)
+    type(team).objects.filter(pk=team.pk).update(status=status)
+    job_id = uuid.uuid4()
+    with (
+        pytest.raises(refusal),
+        credit_reserve_refusals(team=team),
+        sql.pipelined(),
+        transaction.atomic(),
+    ):
+        credit_reserve_for_new_job(team=team, job_id=job_id, credits=4)
+    assert not CreditHold.objects.filter(job_id=job_id).exists()
+    assert CreditAccount.objects.get(team=team).credits_remaining == 10
+
+
+def test_other_integrity_errors_are_not_taken_for_refusals(make_team):
+    team = make_team(credits=10)
+    job_id = uuid.uuid4()
+    with transaction.atomic():
+        credit_reserve_for_new_job(team=team, job_id=job_id, credits=4)
+    with (
+        pytest.raises(IntegrityError),
+        credit_reserve_refusals(team=team),
+        transaction.atomic(),
+    ):
+        credit_reserve_for_new_job(team=team, job_id=job_id, credits=1)  # twice
+    assert CreditAccount.objects.get(team=team).credits_remaining == 6

@@ -31,6 +31,7 @@ from credits.services import (
     client_cost_usd,
     credit_reserve,
     credit_reserve_for_new_job,
+    credit_reserve_refusals,
     credits_for_job,
 )
 from jobs import gateway, pricing
@@ -252,11 +253,16 @@ def one_call_job_start(
         now=now,
     )
     try:
-        with sql.pipelined(), transaction.atomic():
+        with (
+            credit_reserve_refusals(team=team),
+            sql.pipelined(),
+            transaction.atomic(),
+        ):
             sql.insert(job)
             call.job = job
             sql.insert(call)
-            # Last: the reservation locks the team's account row until the commit.
+            # Last: the reservation locks the team's account row until the commit,
+            # which travels with it.
             credit_reserve_for_new_job(
                 team=team,
                 job_id=job.job_id,

@@ -55,6 +55,16 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 with _lent_lock:
                     _lent[self.alias] -= 1
 
+    def _savepoint_commit(self, sid: str) -> None:
+        # Released like a commit, waiting for every answer in the pipeline: an
+        # error of a statement that was not waited for (saas_litellm.sql.run) is
+        # then raised here, inside its atomic block, which rolls the savepoint back
+        # as it would on a real commit.
+        from saas_litellm.sql import answered
+
+        super()._savepoint_commit(sid)
+        answered()
+
     def _savepoint_rollback(self, sid: str) -> None:
         # In pipeline mode (saas_litellm.sql.pipelined) a failed statement leaves
         # the pipeline aborted until its next sync, and every statement sent before
