@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
@@ -66,9 +66,10 @@ def pipelined() -> Iterator[None]:
     waited for is raised by the next one that waits, or by the COMMIT (or a
     savepoint's release), and the transaction then ends; so only statements whose
     failure the caller does not handle itself, or handles once the transaction
-    has ended, are `run`. A one-call job's two transactions take 3 and 4 round
-    trips this way, and the team's account row, which each writes last, is held
-    for 1 and 2 of them (were 4 and 6, holding it for 2 and 4)."""
+    has ended, are `run` (or `insert_sent`). A one-call job's two transactions
+    take 1 and 4 round trips this way, and the team's account row, which each
+    writes last, is held for 1 and 2 of them (were 4 and 6, holding it for 2
+    and 4)."""
     if connection.vendor != "postgresql" or _pipeline_of() is not None:
         yield  # SQLite; or in a pipeline already, which this one joins
         return
@@ -149,35 +150,91 @@ def for_update(*, no_key: bool = False) -> str:
 
 
 @lru_cache(maxsize=64)
-def _insert_of(model: type[models.Model]) -> tuple[str, tuple[models.Field, ...]]:
+def _insert_of(
+    model: type[models.Model], via: tuple[tuple[str, str], ...] = ()
+) -> tuple[str, tuple[models.Field, ...]]:
     fields = tuple(
         field for field in model._meta.concrete_fields if not field.primary_key
     )
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in fields)
-    marks = ", ".join(["%s"] * len(fields))
+    marks = []
+    by = dict(via)
+    for field in fields:
+        if field.name not in by:
+            marks.append("%s")
+            continue
+        target = field.related_model._meta
+        marks.append(
+            f"(SELECT {quote(target.pk.column)} FROM {quote(target.db_table)} "  # noqa: S608
+            f"WHERE {quote(target.get_field(by[field.name]).column)} = %s)"
+        )
     sql = (
-        f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({marks}) "  # noqa: S608
-        f"RETURNING {quote(model._meta.pk.column)}"
+        f"INSERT INTO {quote(model._meta.db_table)} ({columns}) "  # noqa: S608
+        f"VALUES ({', '.join(marks)}) RETURNING {quote(model._meta.pk.column)}"
     )
     return sql, fields
+
+
+def _insert_params(
+    instance: models.Model,
+    fields: tuple[models.Field, ...],
+    via: tuple[tuple[str, str], ...] = (),
+) -> list[Any]:
+    db = _current()
+    by = dict(via)
+    params = []
+    for field in fields:
+        if field.name in by:  # the unique value of the row it points to
+            related = getattr(instance, field.name)
+            key = related._meta.get_field(by[field.name])
+            params.append(key.get_db_prep_save(getattr(related, key.attname), db))
+        else:
+            params.append(field.get_db_prep_save(field.pre_save(instance, True), db))
+    return params
+
+
+def _inserted(instance: models.Model) -> None:
+    instance._state.adding = False
+    instance._state.db = connection.alias
 
 
 def insert(instance: models.Model, *, read_pk: bool = True) -> None:
     """INSERT the new `instance` (every column; no signals), setting its pk; with
     `read_pk=False` sent without waiting (see `run`), its pk left unset."""
     statement, fields = _insert_of(type(instance))
-    db = _current()
-    params = [
-        field.get_db_prep_save(field.pre_save(instance, True), db) for field in fields
-    ]
+    params = _insert_params(instance, fields)
     if read_pk:
         ((pk,),) = rows(statement, params)
         instance.pk = pk
     else:
         run(statement.partition(" RETURNING ")[0], params)
-    instance._state.adding = False
-    instance._state.db = connection.alias
+    _inserted(instance)
+
+
+def insert_sent(
+    instance: models.Model, *, via: tuple[tuple[str, str], ...] = ()
+) -> Callable[[], None]:
+    """`insert`, sent without waiting (in a pipeline); what it answers sets the pk,
+    called once the transaction has ended (its COMMIT waited for every answer, so
+    this waits for nothing more). `via`: foreign keys given by a unique field of the
+    row they point to, (("job", "job_id"),), for a row inserted by a statement sent
+    before this one, whose pk is not known yet."""
+    statement, fields = _insert_of(type(instance), via)
+    params = _insert_params(instance, fields, via)
+    cursor = connection.cursor()
+    cursor.execute(statement, params)
+    _inserted(instance)
+    if _pipeline_of() is None:  # SQLite: answered now
+        ((instance.pk,),) = cursor.fetchall()
+        cursor.close()
+        return lambda: None
+
+    def pk_set() -> None:
+        with cursor:
+            ((instance.pk,),) = cursor.fetchall()
+
+    return pk_set
 
 
 @lru_cache(maxsize=64)

@@ -258,11 +258,11 @@ def one_call_job_start(
             sql.pipelined(),
             transaction.atomic(),
         ):
-            sql.insert(job)
+            # Nothing here waits for an answer: all of it travels with the commit.
+            job_pk_set = sql.insert_sent(job)
             call.job = job
-            sql.insert(call)
-            # Last: the reservation locks the team's account row until the commit,
-            # which travels with it.
+            call_pk_set = sql.insert_sent(call, via=(("job", "job_id"),))
+            # Last: the reservation locks the team's account row until the commit.
             credit_reserve_for_new_job(
                 team=team,
                 job_id=job.job_id,
@@ -270,6 +270,9 @@ def one_call_job_start(
                 key_id=job.key_id,
                 user_id=job.user_id,
             )
+        job_pk_set()
+        call_pk_set()
+        call.job = job
     except BaseException:
         rate_limit_release(slot=slot)
         raise
