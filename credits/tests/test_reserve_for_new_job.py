@@ -23,6 +23,12 @@ from teams.models import TeamStatus
 pytestmark = pytest.mark.django_db
 
 
+def reserve(team, job_id: uuid.UUID, credits: int) -> None:
+    """As a one-call job's start reserves: in a pipeline, its refusals read."""
+    with credit_reserve_refusals(team=team), sql.pipelined(), transaction.atomic():
+        credit_reserve_for_new_job(team=team, job_id=job_id, credits=credits)
+
+
 def test_a_new_jobs_reservation_opens_its_hold(make_team):
     team = make_team(credits=10)
     job_id = uuid.uuid4()
@@ -40,13 +46,8 @@ def test_a_new_jobs_reservation_opens_its_hold(make_team):
 def test_a_new_jobs_reservation_beyond_what_is_available_writes_nothing(make_team):
     team = make_team(credits=3)
     job_id = uuid.uuid4()
-    with (
-        pytest.raises(InsufficientCredits),
-        credit_reserve_refusals(team=team),
-        sql.pipelined(),
-        transaction.atomic(),
-    ):
-        credit_reserve_for_new_job(team=team, job_id=job_id, credits=4)
+    with pytest.raises(InsufficientCredits):
+        reserve(team, job_id, 4)
     assert not CreditHold.objects.filter(job_id=job_id).exists()
     assert CreditAccount.objects.get(team=team).credits_remaining == 3
 
@@ -54,12 +55,8 @@ def test_a_new_jobs_reservation_beyond_what_is_available_writes_nothing(make_tea
 def test_a_team_without_an_account_cannot_reserve_for_a_new_job(make_team):
     team = make_team(credits=0)
     CreditAccount.objects.filter(team=team, credits_allocated=0).delete()
-    with (
-        pytest.raises(InsufficientCredits),
-        credit_reserve_refusals(team=team),
-        transaction.atomic(),
-    ):
-        credit_reserve_for_new_job(team=team, job_id=uuid.uuid4(), credits=1)
+    with pytest.raises(InsufficientCredits):
+        reserve(team, uuid.uuid4(), 1)
 
 
 @pytest.mark.parametrize(
@@ -73,13 +70,8 @@ def test_a_team_that_is_not_active_cannot_reserve_for_a_new_job(
     team = make_team(credits=10)
     type(team).objects.filter(pk=team.pk).update(status=status)
     job_id = uuid.uuid4()
-    with (
-        pytest.raises(refusal),
-        credit_reserve_refusals(team=team),
-        sql.pipelined(),
-        transaction.atomic(),
-    ):
-        credit_reserve_for_new_job(team=team, job_id=job_id, credits=4)
+    with pytest.raises(refusal):
+        reserve(team, job_id, 4)
     assert not CreditHold.objects.filter(job_id=job_id).exists()
     assert CreditAccount.objects.get(team=team).credits_remaining == 10
 
@@ -87,12 +79,7 @@ def test_a_team_that_is_not_active_cannot_reserve_for_a_new_job(
 def test_other_integrity_errors_are_not_taken_for_refusals(make_team):
     team = make_team(credits=10)
     job_id = uuid.uuid4()
-    with transaction.atomic():
-        credit_reserve_for_new_job(team=team, job_id=job_id, credits=4)
-    with (
-        pytest.raises(IntegrityError),
-        credit_reserve_refusals(team=team),
-        transaction.atomic(),
-    ):
-        credit_reserve_for_new_job(team=team, job_id=job_id, credits=1)  # twice
+    reserve(team, job_id, 4)
+    with pytest.raises(IntegrityError):
+        reserve(team, job_id, 1)  # the same job twice
     assert CreditAccount.objects.get(team=team).credits_remaining == 6
