@@ -182,6 +182,11 @@ def _insert_params(
     via: tuple[tuple[str, str], ...] = (),
 ) -> list[Any]:
     db = _current()
+    if not via:
+        return [
+            field.get_db_prep_save(field.pre_save(instance, True), db)
+            for field in fields
+        ]
     by = dict(via)
     params = []
     for field in fields:
@@ -225,7 +230,7 @@ def insert_sent(
     cursor = connection.cursor()
     cursor.execute(statement, params)
     _inserted(instance)
-    if _pipeline_of() is None:  # SQLite: answered now
+    if _pipeline_of() is None:  # not in a pipeline (SQLite): answered now
         ((instance.pk,),) = cursor.fetchall()
         cursor.close()
         return lambda: None
