@@ -43,13 +43,26 @@ def test_a_new_jobs_reservation_opens_its_hold(make_team):
     assert_ledger_consistent(team)
 
 
-def test_a_new_jobs_reservation_beyond_what_is_available_writes_nothing(make_team):
-    team = make_team(credits=3)
+@pytest.mark.parametrize(
+    ("status", "credits", "refusal"),
+    [
+        (TeamStatus.ACTIVE, 3, InsufficientCredits),
+        (TeamStatus.SUSPENDED, 10, TeamSuspended),
+        (TeamStatus.PAUSED, 10, TeamPaused),
+    ],
+)
+def test_a_refused_reservation_for_a_new_job_writes_nothing(
+    make_team, status, credits, refusal
+):
+    """Fewer credits than asked (4), or a status changed after the request read
+    it (the hold then finds no account)."""
+    team = make_team(credits=credits)
+    type(team).objects.filter(pk=team.pk).update(status=status)
     job_id = uuid.uuid4()
-    with pytest.raises(InsufficientCredits):
+    with pytest.raises(refusal):
         reserve(team, job_id, 4)
     assert not CreditHold.objects.filter(job_id=job_id).exists()
-    assert CreditAccount.objects.get(team=team).credits_remaining == 3
+    assert CreditAccount.objects.get(team=team).credits_remaining == credits
 
 
 def test_a_team_without_an_account_cannot_reserve_for_a_new_job(make_team):
@@ -57,23 +70,6 @@ def test_a_team_without_an_account_cannot_reserve_for_a_new_job(make_team):
     CreditAccount.objects.filter(team=team, credits_allocated=0).delete()
     with pytest.raises(InsufficientCredits):
         reserve(team, uuid.uuid4(), 1)
-
-
-@pytest.mark.parametrize(
-    ("status", "refusal"),
-    [(TeamStatus.SUSPENDED, TeamSuspended), (TeamStatus.PAUSED, TeamPaused)],
-)
-def test_a_team_that_is_not_active_cannot_reserve_for_a_new_job(
-    make_team, status, refusal
-):
-    """Its status changed after the request read it: the hold finds no account."""
-    team = make_team(credits=10)
-    type(team).objects.filter(pk=team.pk).update(status=status)
-    job_id = uuid.uuid4()
-    with pytest.raises(refusal):
-        reserve(team, job_id, 4)
-    assert not CreditHold.objects.filter(job_id=job_id).exists()
-    assert CreditAccount.objects.get(team=team).credits_remaining == 10
 
 
 def test_other_integrity_errors_are_not_taken_for_refusals(make_team):
