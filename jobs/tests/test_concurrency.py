@@ -11,9 +11,9 @@ from django.db import connection, transaction
 from django.db.models import Sum
 from rest_framework.test import APIClient
 
-from credits.models import EntryType, LedgerEntry
+from credits.models import CreditHold, EntryType, LedgerEntry
 from credits.services import credit_add
-from jobs.models import Job, JobStatus
+from jobs.models import Job, JobStatus, LLMCall
 from jobs.services import job_complete
 from jobs.tests.conftest import account, call_body, complete
 from teams.models import BudgetMode
@@ -84,6 +84,28 @@ def test_concurrent_jobs_never_spend_more_than_the_team_has(small_team):
     assert results.count(HTTPStatus.FORBIDDEN) == 7
     assert account(team).credits_used == 5
     assert Job.objects.filter(status=JobStatus.COMPLETED).count() == 5
+    assert_ledger_invariant(team)
+
+
+def test_concurrent_one_call_jobs_past_the_credits_are_refused_and_write_nothing(
+    small_team,
+):
+    """Their reservations are refused by the account's CHECK constraint at the
+    commit, after waiting for the row: each refusal leaves no job, call or hold."""
+    body = {"team_id": "small", "job_type": "one-shot", **call_body()}
+
+    def one_shot(_: int) -> int:
+        client = client_for(small_team.plaintext)
+        return client.post("/api/jobs/create-and-call", body, format="json").status_code
+
+    results = in_threads(12, one_shot)
+    team = small_team.key.team
+    assert results.count(HTTPStatus.OK) == 5
+    assert results.count(HTTPStatus.FORBIDDEN) == 7
+    assert Job.objects.filter(team=team).count() == 5
+    assert LLMCall.objects.filter(team=team).count() == 5
+    assert CreditHold.objects.filter(account__team=team).count() == 5
+    assert (account(team).credits_used, account(team).credits_reserved) == (5, 0)
     assert_ledger_invariant(team)
 
 
