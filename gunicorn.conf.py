@@ -117,6 +117,15 @@ def post_fork(server: object, worker: object) -> None:
 
     And collect garbage less often: with Python's default (a young collection every
     700 allocations), a request paid for several, 4 % of a worker's CPU at c=32;
-    every 50 000 allocations, requests/s at c=32 rose 5-10 % in A/B runs."""
+    every 50 000 allocations, requests/s at c=32 rose 5-10 % in A/B runs.
+
+    And run the API's database work on threads kept for the worker's life, with no
+    thread hop before a view (jobs/pipeline.py, saas_litellm/asgi.py)."""
     sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
+
+    from jobs.pipeline import database_threads_start
+    from saas_litellm.asgi import request_start_unhooked
+
+    database_threads_start()
+    request_start_unhooked()

@@ -28,11 +28,13 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.asgi import ASGIRequest
 from django.db import OperationalError, connection
@@ -110,22 +112,50 @@ def llm_endpoint(
 # --- The database ---------------------------------------------------------------------
 
 
+# The worker's database threads (database_threads_start), or None: then in_database
+# runs its functions where asgiref's thread-sensitive mode puts them.
+_database_threads: ThreadPoolExecutor | None = None
+
+
+def database_threads_start() -> None:
+    """In each server worker, once (gunicorn.conf.py, post_fork): in_database then
+    runs its functions on DATABASE_THREADS threads kept for the worker's life,
+    instead of in the thread that asgiref's thread-sensitive mode makes for each
+    request under Django's ASGI handler (started, then joined, per request; its
+    connection wrapper built anew each time), with as many transactions at once as
+    requests in the worker. A function needs no particular thread: each one takes
+    a pooled connection and hands it back. Fewer transactions at once wait less on
+    each other (a team's account row) and on the interpreter lock: README,
+    Benchmarks, for what it changed.
+
+    Tests and `runserver` keep the thread-sensitive mode: there a test's
+    transaction lives on the connection of the thread that runs the view."""
+    global _database_threads
+    _database_threads = ThreadPoolExecutor(
+        settings.DATABASE_THREADS, thread_name_prefix="database"
+    )
+
+
 def in_database(function: Callable[..., T]) -> Callable[..., Awaitable[T]]:
-    """`function` run in the request's database thread, its pooled connection
-    handed back to the pool when it returns: a call holds no connection while the
-    provider works, so the pool's size does not bound the streams open at once.
-    (Without a pool, or inside a transaction, a test's, the connection stays.)"""
+    """`function` run in a database thread, its pooled connection handed back to
+    the pool when it returns: a call holds no connection while the provider works,
+    so the pool's size does not bound the streams open at once. (Without a pool, a
+    database thread's connection is kept or closed as at a request's end; inside
+    a transaction, a test's, it stays.)"""
 
     def run(*args: Any, **kwargs: Any) -> T:
         try:
             return function(*args, **kwargs)
         finally:
-            pooled = getattr(connection, "pool", None) is not None
-            held = connection.connection is not None
-            if pooled and held and not connection.in_atomic_block:
-                connection.close()
+            if connection.connection is not None and not connection.in_atomic_block:
+                if getattr(connection, "pool", None) is not None:
+                    connection.close()
+                elif _database_threads is not None:  # as at a request's end
+                    connection.close_if_unusable_or_obsolete()
 
-    return sync_to_async(run)
+    if _database_threads is None:
+        return sync_to_async(run)
+    return sync_to_async(run, thread_sensitive=False, executor=_database_threads)
 
 
 # --- Admit ----------------------------------------------------------------------------
@@ -225,21 +255,31 @@ def _error_of(exc: BaseException) -> str:
     return f"provider_error: cancelled ({type(exc).__name__})"
 
 
-def _recorded(**outcome: Any) -> CallOutcome:
-    """`llm_call_finish`, tried again while the database cannot be reached (no
-    pooled connection free in time, a connection lost): a call that was made must
-    be recorded and billed, and its one transaction either committed or rolled back
+def _record_attempt(**outcome: Any) -> CallOutcome | None:
+    """`llm_call_finish`, or None when the database could not be reached (no
+    pooled connection in time, a connection lost): its one transaction rolled back
     as a whole, so trying again charges nothing twice."""
+    try:
+        return llm_call_finish(**outcome)
+    except OperationalError:
+        if connection.in_atomic_block:  # a test's transaction: no second try
+            raise
+        connection.close()
+        return None
+
+
+async def _recorded(**outcome: Any) -> CallOutcome:
+    """A call that was made must be recorded and billed: its outcome is tried
+    again while the database cannot be reached, waiting between attempts on the
+    event loop (not on a database thread, which other requests need)."""
     for attempt in range(RECORD_ATTEMPTS):
-        try:
-            return llm_call_finish(**outcome)
-        except OperationalError:
-            if attempt == RECORD_ATTEMPTS - 1 or connection.in_atomic_block:
-                raise
-            logger.warning("call outcome not recorded yet (attempt %s)", attempt + 1)
-            connection.close()
-            time.sleep(RECORD_BACKOFF_SECONDS * 2**attempt)
-    raise AssertionError("unreachable")  # pragma: no cover
+        recorded = await in_database(_record_attempt)(**outcome)
+        if recorded is not None:
+            return recorded
+        logger.warning("call outcome not recorded yet (attempt %s)", attempt + 1)
+        if attempt < RECORD_ATTEMPTS - 1:
+            await asyncio.sleep(RECORD_BACKOFF_SECONDS * 2**attempt)
+    raise OperationalError(f"call outcome not recorded in {RECORD_ATTEMPTS} attempts")
 
 
 async def _finish(
@@ -253,7 +293,7 @@ async def _finish(
     try:
         with tracing.span("llm.settle", **{"llm.call_id": str(ticket.call.call_id)}):
             outcome_of = await asyncio.shield(
-                in_database(_recorded)(ticket=ticket, job_error=job_error, **outcome)
+                _recorded(ticket=ticket, job_error=job_error, **outcome)
             )
     except ServiceError as refusal:
         if not ticket.closes_job:

@@ -84,3 +84,22 @@ def test_an_unreachable_database_is_not_waited_for(settings):
     finally:
         unreachable.close_pool()
     assert time.monotonic() - started < 1.0
+
+
+def test_once_unreachable_requests_are_refused_at_once_for_a_pool_timeout(settings):
+    settings.DATABASE_POOL_BUSY_TIMEOUT = 5
+    unreachable = wrapper(PORT="1")
+    try:
+        with pytest.raises(PoolTimeout):
+            unreachable.connect()  # waits the pool's timeout
+        started = time.monotonic()
+        with pytest.raises(PoolTimeout, match="unreachable a moment ago"):
+            unreachable.connect()
+        assert time.monotonic() - started < POOL_TIMEOUT / 2
+        time.sleep(POOL_TIMEOUT)
+        started = time.monotonic()
+        with pytest.raises(PoolTimeout):
+            unreachable.connect()  # tried again, and waited for
+        assert time.monotonic() - started >= POOL_TIMEOUT * 0.9
+    finally:
+        unreachable.close_pool()

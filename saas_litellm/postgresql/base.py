@@ -7,6 +7,11 @@ connections are lent out, the database is answering: the process is busy (a burs
 of streams admitted and settled at once), and refusing would turn a moment's queue
 into lost requests. So then the request waits on, up to DATABASE_POOL_BUSY_TIMEOUT
 in all, as a pooler such as PgBouncer queues its clients (`query_wait_timeout`).
+And once a wait has ended with nothing lent (the database unreachable), requests
+for a connection are refused at once for the next DATABASE_POOL_TIMEOUT, rather
+than each waiting it out: a worker runs the API's database work on a few threads
+(jobs/pipeline.py, database_threads_start), and requests queued behind them would
+otherwise wait one timeout after another for their 503.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import threading
 import time
 from collections import Counter
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from django.conf import settings
 from django.db.backends.postgresql import base
@@ -28,20 +34,32 @@ logger = logging.getLogger(__name__)
 # database down, would look like a busy pool.)
 _lent: Counter[str] = Counter()
 _lent_lock = threading.Lock()
+# When each pool last failed to give a connection with none lent (monotonic time).
+_unreachable_at: WeakKeyDictionary[Any, float] = WeakKeyDictionary()
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
-        deadline = time.monotonic() + settings.DATABASE_POOL_BUSY_TIMEOUT
+        pool = self.pool
+        started = time.monotonic()
+        refused_at = _unreachable_at.get(pool) if pool is not None else None
+        if refused_at is not None and started - refused_at < pool.timeout:
+            raise PoolTimeout("the database was unreachable a moment ago")
+        deadline = started + settings.DATABASE_POOL_BUSY_TIMEOUT
         while True:
             try:
                 connection = super().get_new_connection(conn_params)
             except PoolTimeout:
-                if not self._pool_busy() or time.monotonic() >= deadline:
+                if not self._pool_busy():
+                    if pool is not None:
+                        _unreachable_at[pool] = time.monotonic()
+                    raise
+                if time.monotonic() >= deadline:
                     raise
                 logger.info("database pool busy: still waiting for a connection")
             else:
-                if self.pool is not None:
+                if pool is not None:
+                    _unreachable_at.pop(pool, None)
                     with _lent_lock:
                         _lent[self.alias] += 1
                 return connection
