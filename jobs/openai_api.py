@@ -36,7 +36,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from credits.serializers import KeySelfSerializer
@@ -305,7 +304,7 @@ async def models_list(request: HttpRequest, started: float) -> HttpResponse:
         from jobs import anthropic_api  # imported here: it is built on this module
 
         return await anthropic_api.models_list(request)
-    aliases = await sync_to_async(_allowed_models)(request)
+    aliases = await pipeline.in_database(_allowed_models)(request)
     return JsonResponse(
         {"object": "list", "data": [_model_entry(alias) for alias in aliases]}
     )
@@ -321,14 +320,14 @@ def _key_info(request: HttpRequest) -> dict[str, Any]:
 async def key_info(request: HttpRequest, started: float) -> HttpResponse:
     """`GET /v1/key`: the calling key and its budget (as `GET /api/keys/self`), for
     clients that speak only OpenAI's dialect."""
-    return JsonResponse(await sync_to_async(_key_info)(request))
+    return JsonResponse(await pipeline.in_database(_key_info)(request))
 
 
 @pipeline.llm_endpoint("GET", Dialect.OPENAI)
 async def model_detail(
     request: HttpRequest, started: float, model: str
 ) -> HttpResponse:
-    for alias in await sync_to_async(_allowed_models)(request):
+    for alias in await pipeline.in_database(_allowed_models)(request):
         if alias.model_alias == model:
             return JsonResponse(_model_entry(alias))
     raise NotFound(f"The model '{model}' does not exist or you do not have access")

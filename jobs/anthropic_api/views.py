@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from jobs import pipeline
@@ -70,7 +69,9 @@ def _tokens_counted(request: HttpRequest) -> int:
 
 @pipeline.llm_endpoint("POST", Dialect.ANTHROPIC)
 async def count_tokens(request: HttpRequest, started: float) -> HttpResponse:
-    return JsonResponse({"input_tokens": await sync_to_async(_tokens_counted)(request)})
+    return JsonResponse(
+        {"input_tokens": await pipeline.in_database(_tokens_counted)(request)}
+    )
 
 
 def _model_info(alias: ModelAlias) -> dict[str, Any]:
@@ -91,7 +92,8 @@ async def models_list(request: HttpRequest, started: float) -> HttpResponse:
     """`GET /v1/models` asked with `anthropic-version` (jobs.openai_api sends it
     here): Anthropic's page of models, all on one page."""
     data = [
-        _model_info(alias) for alias in await sync_to_async(_allowed_models)(request)
+        _model_info(alias)
+        for alias in await pipeline.in_database(_allowed_models)(request)
     ]
     return JsonResponse(
         {

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -42,7 +41,7 @@ async def _store(
     if not parsed.store:
         return
     try:
-        await sync_to_async(stored_response_create)(
+        await pipeline.in_database(stored_response_create)(
             team=team,
             response_id=parsed.response_id,
             call=call,
@@ -125,14 +124,14 @@ def _stored_delete(request: HttpRequest, response_id: str) -> None:
 async def _response_get(
     request: HttpRequest, started: float, response_id: str
 ) -> HttpResponse:
-    return JsonResponse(await sync_to_async(_stored_body)(request, response_id))
+    return JsonResponse(await pipeline.in_database(_stored_body)(request, response_id))
 
 
 @pipeline.llm_endpoint("DELETE", Dialect.OPENAI)
 async def _response_delete(
     request: HttpRequest, started: float, response_id: str
 ) -> HttpResponse:
-    await sync_to_async(_stored_delete)(request, response_id)
+    await pipeline.in_database(_stored_delete)(request, response_id)
     return JsonResponse({"id": response_id, "object": "response", "deleted": True})
 
 
