@@ -56,6 +56,7 @@ from jobs.services import (
 )
 from saas_litellm import metrics, tracing
 from saas_litellm.exceptions import (
+    DatabaseUnavailable,
     Dialect,
     InvalidInput,
     MethodRefused,
@@ -209,8 +210,14 @@ class Admitted:
 
 
 def _admit(
-    request: HttpRequest, parse: Callable[[Team, dict[str, Any], HttpRequest], Parsed]
+    request: HttpRequest,
+    parse: Callable[[Team, dict[str, Any], HttpRequest], Parsed],
+    queued_at: float,
 ) -> Admitted:
+    # Queued for a database thread longer than a request may queue for a pooled
+    # connection: the worker is overwhelmed; refused, with nothing written.
+    if time.monotonic() - queued_at > settings.DATABASE_POOL_BUSY_TIMEOUT:
+        raise DatabaseUnavailable()
     key = authenticated_key(request)  # a bad key is a 401 before a bad body a 400
     team = key.team
     parsed = parse(team, json_body(request), request)
@@ -236,7 +243,7 @@ async def admit(
     """Authenticate, parse (`parse(team, body, request)`), check, reserve and record
     the call: one trip to the database thread, nothing sent to a provider yet."""
     with tracing.span("llm.admit") as span:
-        admitted = await in_database(_admit)(request, parse)
+        admitted = await in_database(_admit)(request, parse, time.monotonic())
         span.set_attributes(
             {
                 "team.id": admitted.team.team_id,

@@ -208,7 +208,8 @@ TEMPLATES = [
 #   down every request waits this long.
 # - DATABASE_POOL_BUSY_TIMEOUT (seconds, default 30): how long a request may queue in
 #   all while the pool's connections are lent out (the database answers, the
-#   process is busy: a burst). Past it, the same 503.
+#   process is busy: a burst), or, for an LLM request's admission, for one of the
+#   worker's database threads. Past it, the same 503.
 
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
@@ -228,7 +229,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             "timeout": env.float("DATABASE_POOL_TIMEOUT", default=1.5),
         }
         DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASE_POOL_BUSY_TIMEOUT = env.float("DATABASE_POOL_BUSY_TIMEOUT", default=30.0)
     # Parameters bound by the server, and a statement run DATABASE_PREPARE_THRESHOLD
     # times on a connection prepared by psycopg (Django turns that off unless asked):
     # the hot path's statements then skip parsing and planning. Set it to -1 behind
@@ -243,6 +243,9 @@ else:
     # SQLite: wait for the write lock instead of failing at once under concurrency.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)
     DATABASES["default"]["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
+
+# (Above, under Database; read on SQLite too, by the database threads' queue.)
+DATABASE_POOL_BUSY_TIMEOUT = env.float("DATABASE_POOL_BUSY_TIMEOUT", default=30.0)
 
 # The threads each server worker runs the API's database work on (admission, the
 # call's outcome and settlement; jobs/pipeline.py, database_threads_start): so

@@ -63,3 +63,25 @@ def test_a_request_served_by_the_threads_is_recorded_and_billed(
     assert call.job.credits_charged == int(response.headers["X-Credits-Charged"]) > 0
     served = [t for t in threading.enumerate() if t.name.startswith("database-test")]
     assert served  # made when the admission was handed to them
+
+
+def test_a_request_queued_past_the_busy_timeout_is_refused_with_nothing_written(
+    settings, database_threads, asgi_server, team_key, chat_alias, fake_provider
+):
+    settings.DATABASE_POOL_BUSY_TIMEOUT = 0.2
+    release = threading.Event()
+    busy = [database_threads.submit(release.wait, 5) for _ in range(2)]
+    threading.Timer(0.5, release.set).start()  # both threads busy for 0.5 s
+    try:
+        response = requests.post(
+            f"{asgi_server}/v1/chat/completions",
+            json=call_body(),
+            headers={"Authorization": f"Bearer {team_key}"},
+            timeout=10,
+        )
+    finally:
+        release.set()
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert response.json()["error"]["code"] == "database_unavailable"
+    assert not LLMCall.objects.exists()
+    assert all(future.result() for future in busy)
