@@ -9,8 +9,7 @@ and lets them record themselves while the request is still being served: a cut
 stream is billed for what it used, as for a client that goes away.
 
 (uvicorn's own `timeout_graceful_shutdown` cannot do this: it cancels the request
-task, whose exit closes the request's database thread, while Django's streaming
-task still has the recording to do.)
+task while Django's streaming task still has the recording to do.)
 """
 
 from __future__ import annotations
