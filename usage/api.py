@@ -71,7 +71,8 @@ class FormatParameterNegotiation(BaseContentNegotiation):
 
 
 def _pulled(chunks: Iterator[str]) -> AsyncIterator[str]:
-    """`chunks` read one at a time on the request's database thread."""
+    """`chunks` read one at a time on the request's own thread, where its cursor is
+    (thread-sensitive; not on the database threads, which any request may use)."""
     pull = sync_to_async(next, thread_sensitive=True)
 
     async def stream() -> AsyncIterator[str]:
