@@ -9,6 +9,7 @@ import time
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
@@ -17,6 +18,13 @@ from teams.models import Organization, Team
 from teams.services import IssuedKey, organization_create, team_create
 
 ADMIN_ACTOR = "tests"
+
+
+@pytest.fixture(autouse=True)
+def empty_cache() -> None:
+    """Each test starts with an empty cache (this process's memory in tests): no
+    rate-limit counter, deployment health or kept analytics of an earlier one."""
+    cache.clear()
 
 
 @pytest.fixture

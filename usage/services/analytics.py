@@ -3,8 +3,9 @@ alias, and the top teams, keys, aliases and end users, all read from the daily
 rollups: their cost depends on the days and groups, not on the number of calls.
 Over every team, the totals, the chart and the aliases read the rollups' totals
 across teams (usage.models.UsageDailyTotal); the top teams and keys are ranked from
-one read of the teams' rows grouped by team and key, and the end users from one
-grouped by end user; only the ten shown are named.
+the teams' rows summed per team and key (the past days' sums kept in the shared
+cache, today's read), the end users from the rows that name one; only the ten
+shown are named.
 
 Margin = client cost (what the teams' credits stand for: provider cost plus each
 team's markup) - provider cost. Days are UTC days, as the rollups'.
@@ -12,14 +13,18 @@ team's markup) - provider cost. Days are UTC days, as the rollups'.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import F, Model, Q, QuerySet, Sum
+from django.core.cache import cache
+from django.db.models import BigIntegerField, F, Model, Q, QuerySet, Sum
+from django.db.models.functions import Cast
 from django.utils import timezone
 
+from saas_litellm import sql
 from saas_litellm.exceptions import InvalidInput
 from teams.models import Team, VirtualKey
 from usage.models import UsageDaily, UsageDailyTotal
@@ -124,41 +129,122 @@ def _rows(period: Period, team: Team | None) -> QuerySet[UsageDaily]:
     return rows.filter(team=team) if team is not None else rows
 
 
-def _top_summed(rows: QuerySet[Any], group: str) -> list[Row]:
-    """The TOP aliases or end users by credits (then calls): a name may span every
-    team, so each is ranked with all its figures summed at once."""
+def _top_summed(rows: QuerySet[Any], group: str, limit: int | None = TOP) -> list[Row]:
+    """The TOP aliases or end users by credits (then calls), or all of them with
+    no `limit`: a name may span every team, so each is ranked with all its figures
+    summed at once."""
     column = GROUPS[group][0]
+    ranked = (
+        rows.values(column)
+        .annotate(**MEASURES)
+        .order_by(F("credits").desc(nulls_last=True), F("calls").desc())
+    )
     return [
         Row(
             label=str(row[column] or "(none)"),
             value=row[column],
             figures={name: row[name] for name in MEASURES},
         )
-        for row in rows.values(column)
-        .annotate(**MEASURES)
-        .order_by(F("credits").desc(nulls_last=True), F("calls").desc())[:TOP]
+        for row in (ranked[:limit] if limit else ranked)
     ]
 
 
-def _teams_and_keys_ranked(rows: QuerySet[Any]) -> dict[str, list[Any]]:
-    """The TOP teams and the TOP keys by credits (then calls), from one read of the
-    period's rows grouped by team and key: a key is one team's, so a team's sums
-    are its keys' (and its keyless jobs'). The keyless jobs of every team are one
-    key, None. Only these two sums are taken: a sum costs per row read, and the
-    ranking reads every team's rows of the period."""
-    sums: dict[str, dict[Any, list[int]]] = {"team": {}, "key": {}}
+def _top_users(rows: QuerySet[Any], totals: Row) -> list[Row]:
+    """The TOP end users by credits (then calls). The named ones are summed from
+    their own rows (an index holds the rows that name an end user: few, where most
+    jobs name none); the jobs of no end user, "(none)", are what the totals hold
+    beyond them (sums of counters: exact)."""
+    named = _top_summed(rows.exclude(user_id=""), "user", limit=None)
+    nameless = {
+        name: (totals.figures[name] or 0)
+        - sum((row.figures[name] or 0) for row in named)
+        for name in MEASURES
+    }
+    if nameless["calls"] or nameless["credits"]:
+        named.append(Row(label="(none)", value="", figures=nameless))
+    named.sort(key=lambda row: (-(row.figures["credits"] or 0), -row.figures["calls"]))
+    return named[:TOP]
+
+
+Sums = dict[str, dict[Any, tuple[int, int]]]  # {"team"/"key": {id: (credits, calls)}}
+CLOSED_DAYS_KEY = "spend-analytics:closed-days"
+CLOSED_DAYS_SECONDS = 2 * 24 * 3600
+
+
+def _sums(rows: QuerySet[Any], into: Sums | None = None) -> Sums:
+    """(credits, calls) per team and per key of the rows (added to `into`'s): read
+    grouped by team and key, as a key is one team's, so a team's sums are its keys'
+    (and its keyless jobs'). The keyless jobs of every team are one key, None."""
+    sums = {"team": {}, "key": {}} if into is None else into
+    teams, keys = sums["team"], sums["key"]
     for team_id, key_id, credits, calls in (
         rows.values("team_id", "key_id")
-        .annotate(credits_sum=Sum("credits"), calls_sum=Sum("calls"))
+        # As integers: PostgreSQL sums bigints as numerics, a Decimal each to read.
+        .annotate(
+            credits_sum=Cast(Sum("credits"), BigIntegerField()),
+            calls_sum=Cast(Sum("calls"), BigIntegerField()),
+        )
         .values_list("team_id", "key_id", "credits_sum", "calls_sum")
         .order_by()
     ):
-        for group, value in (("team", team_id), ("key", key_id)):
-            counted = sums[group].setdefault(value, [0, 0])
-            counted[0] += credits or 0
-            counted[1] += calls or 0
+        credits, calls = credits or 0, calls or 0
+        for counted, value in ((teams, team_id), (keys, key_id)):
+            before = counted.get(value)
+            counted[value] = (
+                (before[0] + credits, before[1] + calls) if before else (credits, calls)
+            )
+    return sums
+
+
+def _closed_days_sums(start: date, end: date) -> Sums:
+    """Every team's and key's sums over days [start, end], all before today: read
+    once and kept in the shared cache while those days' calls and credits across
+    teams (a few total rows) stay what they were.
+
+    Why kept: ranking every team reads every team's row of every day of the period
+    (at 10 000 teams, 300 000 rows for 30 days), while past days barely change:
+    their counters only grow (a call running over midnight adds to the day it
+    started on), so a sum that has not moved is a state that has not either. A
+    repair of the rollups (`rollups_rebuild`) can move counters between teams
+    without moving the sums; it calls closed_days_forget()."""
+    generation = cache.get(CLOSED_DAYS_KEY, 0)
+    fingerprint = tuple(
+        UsageDailyTotal.objects.filter(day__gte=start, day__lte=end)
+        .aggregate(calls=Sum("calls"), credits=Sum("credits"))
+        .values()
+    )
+    key = f"{CLOSED_DAYS_KEY}:{generation}:{start}:{end}"
+    kept = cache.get(key)
+    if kept is not None and kept[0] == fingerprint:
+        return kept[1]
+    sums = _sums(_rows(Period(start, end), None))
+    cache.set(key, (fingerprint, sums), CLOSED_DAYS_SECONDS)
+    return sums
+
+
+def closed_days_forget() -> None:
+    """Drop every kept sum of past days (after their rollups were repaired)."""
+    try:
+        cache.incr(CLOSED_DAYS_KEY)
+    except ValueError:  # never kept: nothing to forget
+        cache.set(CLOSED_DAYS_KEY, 1, None)
+
+
+def _teams_and_keys_ranked(period: Period, team: Team | None) -> dict[str, list[Any]]:
+    """The TOP teams and the TOP keys by credits (then calls). Over every team,
+    the ranking reads every team's rows: the past days' sums are kept
+    (_closed_days_sums), today's read and added to a copy of them."""
+    today = timezone.now().date()
+    closed_end = min(period.end, today - timedelta(days=1))
+    if team is not None or period.start > closed_end:
+        sums = _sums(_rows(period, team))
+    else:
+        closed = _closed_days_sums(period.start, closed_end)
+        sums = {group: dict(counted) for group, counted in closed.items()}
+        if period.end >= today:
+            _sums(_rows(Period(today, period.end), None), into=sums)
     return {
-        group: sorted(counted, key=lambda v: (-counted[v][0], -counted[v][1]))[:TOP]
+        group: heapq.nlargest(TOP, counted, key=counted.__getitem__)
         for group, counted in sums.items()
     }
 
@@ -188,33 +274,38 @@ def _top_ranked(rows: QuerySet[Any], group: str, ranked: list[Any]) -> list[Row]
 
 def spend_analytics(*, period: Period, team: Team | None = None) -> Analytics:
     """Everything the analytics page shows: the totals, the chart, the aliases
-    and the end users in a query each; the teams and the keys ranked by one, then
-    two each (the figures and names of the ten shown)."""
-    rows = _rows(period, team)
-    overall = rows
-    if team is None:
-        overall = UsageDailyTotal.objects.spend().filter(
-            day__gte=period.start, day__lte=period.end
-        )
-    totals = Row(label="total", value=None, figures=overall.aggregate(**MEASURES))
-    ranked = _teams_and_keys_ranked(rows)
-    tops = {
-        "team": _top_ranked(rows, "team", ranked["team"]),
-        "key": _top_ranked(rows, "key", ranked["key"]),
-        "alias": _top_summed(overall, "alias"),
-        "user": _top_summed(rows, "user"),
-    }
-    series = [row.label for row in tops["alias"][:CHART_SERIES]]
-    by_day: dict[date, dict[str, int]] = {}
-    for row in (
-        overall.values("day", "model_alias")
-        .annotate(credits=Sum("credits"))
-        .filter(~Q(credits=0))
-        .order_by()
-    ):
-        name = row["model_alias"] if row["model_alias"] in series else "other"
-        day = by_day.setdefault(row["day"], {})
-        day[name] = day.get(name, 0) + row["credits"]
+    and the end users in a query each; the teams and the keys ranked by one or two
+    (past days and today), then two each (the figures and names of the ten
+    shown)."""
+    # Plans made for the values given: a generic plan (the one a prepared statement
+    # settles on) cannot use the index of the rows that name an end user, and
+    # reads every row of the big team.
+    with sql.custom_plans():
+        rows = _rows(period, team)
+        overall = rows
+        if team is None:
+            overall = UsageDailyTotal.objects.spend().filter(
+                day__gte=period.start, day__lte=period.end
+            )
+        totals = Row(label="total", value=None, figures=overall.aggregate(**MEASURES))
+        ranked = _teams_and_keys_ranked(period, team)
+        tops = {
+            "team": _top_ranked(rows, "team", ranked["team"]),
+            "key": _top_ranked(rows, "key", ranked["key"]),
+            "alias": _top_summed(overall, "alias"),
+            "user": _top_users(rows, totals),
+        }
+        series = [row.label for row in tops["alias"][:CHART_SERIES]]
+        by_day: dict[date, dict[str, int]] = {}
+        for row in (
+            overall.values("day", "model_alias")
+            .annotate(credits=Sum("credits"))
+            .filter(~Q(credits=0))
+            .order_by()
+        ):
+            name = row["model_alias"] if row["model_alias"] in series else "other"
+            day = by_day.setdefault(row["day"], {})
+            day[name] = day.get(name, 0) + row["credits"]
     names = [*series, "other"]
     daily = [
         {

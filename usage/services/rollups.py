@@ -54,6 +54,7 @@ from usage.models import (
     UsageDailyTotal,
     UsageMonthly,
 )
+from usage.services.analytics import closed_days_forget
 from usage.services.record import Rollup
 
 Group = tuple[date, int, int | None, str, str, str]
@@ -390,6 +391,8 @@ def rollups_rebuild(*, start: date, end: date) -> list[RollupDifference]:
         )
     for difference in months:
         _month_add(difference)
+    if repaired or months:
+        closed_days_forget()  # the spend analytics' sums of those days
     return repaired + months
 
 

@@ -11,13 +11,16 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import F
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs.models import Job
+from jobs.models import CallStatus, Job, LLMCall
 from saas_litellm.exceptions import InvalidInput
-from usage.models import UsageDaily
+from usage.models import UsageDaily, UsageDailyTotal
+from usage.services import day_of, rollups_rebuild, usage_record
 from usage.services.analytics import period_of, spend_analytics
 from usage.tests.conftest import chat, job_call, job_complete, job_open
 
@@ -147,3 +150,71 @@ def test_tops_rank_every_team_and_key_and_name_those_shown(
     assert [row.figures["calls"] for row in analytics.tops["key"]] == [4, 2, 1]
     assert analytics.totals.figures["calls"] == 7
     assert analytics.totals.figures["credits"] == 7
+
+
+def _to_yesterday() -> date:
+    """Moves every rollup row of today to yesterday (as if the calls had been made
+    then): the past days whose sums the ranking keeps."""
+    yesterday = timezone.now().date() - timedelta(days=1)
+    UsageDaily.objects.update(day=yesterday)
+    UsageDailyTotal.objects.update(day=yesterday)
+    return yesterday
+
+
+def _teams_ranked() -> list[tuple[str, int]]:
+    analytics = spend_analytics(period=period_of(preset="7d"))
+    return [(row.label, row.figures["credits"]) for row in analytics.tops["team"]]
+
+
+def test_past_days_kept_for_the_ranking_follow_a_late_outcome(
+    team_client, other_team_client, mock_alias, other_team
+):
+    """The past days' sums per team are kept between pages while those days stay
+    as they were; a call that started yesterday and ends today adds to yesterday
+    and the ranking sees it at once."""
+    other_team.access_groups.add(*mock_alias.access_groups.all())
+    for _ in range(3):
+        assert chat(team_client).status_code == HTTPStatus.OK
+    for _ in range(2):
+        assert chat(other_team_client).status_code == HTTPStatus.OK
+    yesterday = _to_yesterday()
+    assert _teams_ranked() == [("acme-corp", 3), ("globex", 2)]
+    late = LLMCall.objects.filter(team=other_team).select_related("job").first()
+    late.created_at -= timedelta(days=1)
+    assert day_of(late.created_at) == yesterday
+    with transaction.atomic():
+        for _ in range(2):  # two late outcomes charged a credit each
+            usage_record(call=late, credits=1)
+    assert _teams_ranked() == [("globex", 4), ("acme-corp", 3)]
+
+
+def test_a_repair_of_the_rollups_drops_the_kept_sums(team, other_team):
+    """A repair can move counters between teams and leave every day's sums as they
+    were: `rollups_rebuild` forgets what the ranking kept."""
+    yesterday = timezone.now() - timedelta(days=1)
+    for owner, calls in ((team, 3), (other_team, 1)):
+        jobs = Job.objects.bulk_create(
+            Job(team=owner, job_type="t", status="completed", created_at=yesterday)
+            for _ in range(calls)
+        )
+        LLMCall.objects.bulk_create(
+            LLMCall(
+                job=job,
+                team_id=owner.pk,
+                model_alias="mock",
+                status=CallStatus.SUCCEEDED,
+                created_at=yesterday,
+            )
+            for job in jobs
+        )
+    day = yesterday.date()
+    assert rollups_rebuild(start=day, end=day)  # written from the calls
+    # Calls moved from one team's row to the other's: every day's sums stay.
+    UsageDaily.objects.filter(team=team).update(calls=F("calls") - 2)
+    UsageDaily.objects.filter(team=other_team).update(calls=F("calls") + 2)
+    analytics = spend_analytics(period=period_of(preset="7d"))
+    assert [row.label for row in analytics.tops["team"]] == ["globex", "acme-corp"]
+    assert rollups_rebuild(start=day, end=day)  # moved back
+    analytics = spend_analytics(period=period_of(preset="7d"))
+    teams = [(row.label, row.figures["calls"]) for row in analytics.tops["team"]]
+    assert teams == [("acme-corp", 3), ("globex", 1)]
