@@ -67,10 +67,11 @@ def pipelined() -> Iterator[None]:
     savepoint's release), and the transaction then ends; so only statements whose
     failure the caller does not handle itself, or handles once the transaction
     has ended, are `run` (or `insert_sent`). A one-call job's two transactions
-    take 1 and 4 round trips this way, and the team's account row, which each
-    writes last, is held for 1 and 2 of them (were 4 and 6, holding it for 2
-    and 4)."""
-    if connection.vendor != "postgresql" or _pipeline_of() is not None:
+    take 2 and 5 round trips this way, the commit's and the pipeline's end among
+    them (BEGIN and COMMIT sent as statements: saas_litellm/postgresql/base.py;
+    psycopg's own handling of a transaction in a pipeline took 5 and 8), and the
+    team's account row, which each writes last, is held for 1 and 2 of them."""
+    if connection.vendor != "postgresql" or pipeline_of() is not None:
         yield  # SQLite; or in a pipeline already, which this one joins
         return
     connection.ensure_connection()
@@ -85,13 +86,13 @@ def pipelined() -> Iterator[None]:
 _pipeline = threading.local()
 
 
-def _pipeline_of() -> Any:
+def pipeline_of() -> Any:
     return getattr(_pipeline, "current", None)
 
 
 def answered() -> None:
     """Wait for the answers of the statements sent so far (in a pipeline)."""
-    pipeline = _pipeline_of()
+    pipeline = pipeline_of()
     if pipeline is not None:
         with connection.wrap_database_errors:  # psycopg's errors as Django's
             pipeline.sync()
@@ -100,7 +101,7 @@ def answered() -> None:
 def pipeline_recover() -> None:
     """Out of an aborted pipeline (a statement failed): the statements sent after
     the failure are dropped, and the caller rolls back (to a savepoint)."""
-    pipeline = _pipeline_of()
+    pipeline = pipeline_of()
     if pipeline is not None:
         with contextlib.suppress(psycopg.Error):
             pipeline.sync()
@@ -230,7 +231,7 @@ def insert_sent(
     cursor = connection.cursor()
     cursor.execute(statement, params)
     _inserted(instance)
-    if _pipeline_of() is None:  # not in a pipeline (SQLite): answered now
+    if pipeline_of() is None:  # not in a pipeline (SQLite): answered now
         ((instance.pk,),) = cursor.fetchall()
         cursor.close()
         return lambda: None

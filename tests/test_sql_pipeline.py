@@ -85,3 +85,65 @@ def test_an_error_not_waited_for_is_raised_by_the_commit():
     finally:
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE pipeline_t")
+
+
+@pytest.fixture
+def syncs(monkeypatch) -> list[str]:
+    """Each time psycopg waits for the server's answers in a pipeline: a sync, or
+    leaving the pipeline (a round trip each)."""
+    from psycopg._pipeline_base import BasePipeline
+
+    waits: list[str] = []
+    for name in ("_sync_gen", "_exit_gen"):
+        original = getattr(BasePipeline, name)
+
+        def counted(self, *args, original=original, name=name):
+            waits.append(name)
+            return (yield from original(self, *args))
+
+        monkeypatch.setattr(BasePipeline, name, counted)
+    return waits
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_transaction_in_a_pipeline_waits_once_for_its_commit(syncs):
+    """BEGIN travels with the statements after it, COMMIT with those before it:
+    the commit's wait is the transaction's only one (psycopg alone also waits on
+    entering, after BEGIN and after COMMIT: three more)."""
+    user = get_user_model()
+    with sql.pipelined():
+        with transaction.atomic():
+            sql.run("SELECT 1", [])
+            user.objects.filter(username="nobody").update(is_active=False)
+        assert syncs == ["_sync_gen"]  # the commit
+        assert connection.get_autocommit()
+        assert connection.connection.autocommit
+    assert syncs == ["_sync_gen", "_exit_gen"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_a_failed_transaction_in_a_pipeline_the_connection_goes_on():
+    """The rollback of a transaction begun in a pipeline is psycopg's, which
+    forgets its prepared statements and deallocates them at once (a ROLLBACK sent as
+    a statement made psycopg deallocate them later, after statements it had just
+    prepared: "prepared statement does not exist" under the burst of
+    jobs/tests/test_three_processes.py); the connection is back in autocommit."""
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE pipeline_t (id int PRIMARY KEY, n int)")
+    statement = "UPDATE pipeline_t SET n = n + 1 WHERE id = %s"
+    try:
+        for _ in range(3):  # prepared by the third
+            sql.run(statement, [1])
+        with pytest.raises(IntegrityError), sql.pipelined(), transaction.atomic():  # noqa: PT012
+            sql.run("INSERT INTO pipeline_t VALUES (1, 1)", [])
+            sql.run("INSERT INTO pipeline_t VALUES (1, 2)", [])  # a duplicate key
+            sql.run(statement, [1])  # skipped by the server
+        assert connection.get_autocommit()
+        assert connection.connection.autocommit
+        with sql.pipelined(), transaction.atomic():
+            sql.run("INSERT INTO pipeline_t VALUES (1, 1)", [])
+            assert sql.count(statement, [1]) == 1
+        assert sql.rows("SELECT n FROM pipeline_t", []) == [(2,)]
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE pipeline_t")

@@ -1,5 +1,5 @@
 """Django's PostgreSQL backend, with a pool wait that tells busy from down, and
-savepoints that roll back in pipeline mode.
+transactions and savepoints in pipeline mode that wait only where they must.
 
 A request waits DATABASE_POOL_TIMEOUT for a pooled connection. With the database
 unreachable that wait is all it should take (a fast JSON 503). But while the pool's
@@ -58,6 +58,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
                     raise
                 logger.info("database pool busy: still waiting for a connection")
             else:
+                self._begun_in_pipeline = False
                 if pool is not None:
                     _unreachable_at.pop(pool, None)
                     with _lent_lock:
@@ -72,6 +73,45 @@ class DatabaseWrapper(base.DatabaseWrapper):
             if lent:
                 with _lent_lock:
                     _lent[self.alias] -= 1
+
+    # A transaction begun in a pipeline (saas_litellm.sql.pipelined) by the BEGIN
+    # statement of its own, the connection left in psycopg's autocommit mode.
+    _begun_in_pipeline = False
+
+    def _set_autocommit(self, autocommit: bool) -> None:
+        # psycopg, told to leave autocommit mode in a pipeline, syncs it (a round
+        # trip, to learn that no transaction is open), then sends BEGIN and syncs
+        # again, and syncs once more back in autocommit after the COMMIT: three
+        # round trips per transaction that carry nothing. Here BEGIN is a statement
+        # sent with those after it, and the commit (_commit) the transaction's one
+        # wait. Django keeps its own flag: atomic blocks, savepoints and on_commit
+        # behave as in any transaction. A rollback is psycopg's own, in any mode: it
+        # syncs, sees the transaction open, and forgets the statements it prepared
+        # in it (the server skipped those sent after a failure).
+        from saas_litellm.sql import pipeline_of
+
+        if autocommit and self._begun_in_pipeline:  # the commit or rollback ended it
+            self._begun_in_pipeline = False
+            if self.connection.autocommit:
+                return
+        elif (
+            not autocommit and pipeline_of() is not None and self.connection.autocommit
+        ):
+            with self.wrap_database_errors:
+                self.connection.execute("BEGIN")
+            self._begun_in_pipeline = True
+            return
+        super()._set_autocommit(autocommit)
+
+    def _commit(self) -> None:
+        if not self._begun_in_pipeline:
+            super()._commit()
+            return
+        from saas_litellm.sql import pipeline_of
+
+        with self.wrap_database_errors:
+            self.connection.execute("COMMIT")
+            pipeline_of().sync()  # every answer, the commit's last
 
     def _savepoint_commit(self, sid: str) -> None:
         # Released like a commit, waiting for every answer in the pipeline: an
