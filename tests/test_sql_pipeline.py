@@ -124,10 +124,11 @@ def test_a_transaction_in_a_pipeline_waits_once_for_its_commit(syncs):
 @pytest.mark.django_db(transaction=True)
 def test_after_a_failed_transaction_in_a_pipeline_the_connection_goes_on():
     """The rollback of a transaction begun in a pipeline is psycopg's, which
-    forgets its prepared statements and deallocates them at once (a ROLLBACK sent as
-    a statement made psycopg deallocate them later, after statements it had just
-    prepared: "prepared statement does not exist" under the burst of
-    jobs/tests/test_three_processes.py); the connection is back in autocommit."""
+    forgets its prepared statements and deallocates them at once (with a ROLLBACK
+    sent as a statement instead, psycopg dropped them on reading its answer and
+    deallocated them later: "prepared statement does not exist" under the burst
+    of jobs/tests/test_three_processes.py, which this test did not reproduce);
+    the connection is back in autocommit and its next transaction runs."""
     with connection.cursor() as cursor:
         cursor.execute("CREATE TABLE pipeline_t (id int PRIMARY KEY, n int)")
     statement = "UPDATE pipeline_t SET n = n + 1 WHERE id = %s"

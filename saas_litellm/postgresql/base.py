@@ -86,8 +86,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
         # sent with those after it, and the commit (_commit) the transaction's one
         # wait. Django keeps its own flag: atomic blocks, savepoints and on_commit
         # behave as in any transaction. A rollback is psycopg's own, in any mode: it
-        # syncs, sees the transaction open, and forgets the statements it prepared
-        # in it (the server skipped those sent after a failure).
+        # syncs, sees the transaction open, rolls back, then forgets its prepared
+        # statements and deallocates them on the server at once. (A ROLLBACK sent
+        # as a statement, whose answer psycopg reads later, gave "prepared statement
+        # does not exist" errors under a burst of refused requests.)
         from saas_litellm.sql import pipeline_of
 
         if autocommit and self._begun_in_pipeline:  # the commit or rollback ended it
