@@ -452,13 +452,14 @@ def rollups_sql(conn: psycopg.Connection) -> int:
     # Each team's months: its rows summed per month.
     conn.execute("DELETE FROM usage_usagemonthly")
     conn.execute(
-        f"INSERT INTO usage_usagemonthly (month, team_id, {counters})"  # noqa: S608
-        " SELECT date_trunc('month', day)::date, team_id,"
+        f"INSERT INTO usage_usagemonthly (month, team_id, organization_id, {counters})"  # noqa: S608
+        " SELECT date_trunc('month', d.day)::date, d.team_id, t.organization_id,"
         " sum(calls), sum(failed_calls), sum(prompt_tokens), sum(completion_tokens),"
         " sum(total_tokens), sum(cached_tokens), sum(reasoning_tokens), sum(credits),"
         " sum(provider_cost_usd), sum(client_cost_usd), sum(jobs_completed),"
         " sum(jobs_failed)"
-        " FROM usage_usagedaily GROUP BY 1, 2"
+        " FROM usage_usagedaily d JOIN teams_team t ON t.id = d.team_id"
+        " GROUP BY 1, 2, 3"
     )
     conn.commit()
     return cursor.rowcount

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import calendar
 import re
-from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -143,52 +142,65 @@ def _money(value: Decimal | None) -> str:
     return format((value or Decimal(0)).quantize(USD_QUANTUM), "f")
 
 
-def _usage_totals(jobs: Any, rollups: Any, group_by: str) -> dict[Any, dict[str, Any]]:
+# A rollup row's counters as usage sums them, by the names the totals use.
+ROLLUP_COUNTERS = {
+    "completed": "jobs_completed",
+    "failed": "jobs_failed",
+    "credits": "credits",
+    "tokens": "total_tokens",
+    "cost": "provider_cost_usd",
+}
+
+
+def _rollup_sums(rollups: Any, group_by: str) -> Any:
+    """The rollups' counters summed per value of `group_by`: (group, *counters)."""
+    return (
+        rollups.order_by()
+        .values(group_by)
+        .annotate(
+            **{
+                name: Sum(field, default=Decimal(0) if name == "cost" else 0)
+                for name, field in ROLLUP_COUNTERS.items()
+            }
+        )
+        .values_list(group_by, *ROLLUP_COUNTERS)
+    )
+
+
+def _usage_totals(
+    jobs: Any, rollup_rows: Any, group_by: str
+) -> dict[Any, dict[str, Any]]:
     """Usage per value of `group_by` (a field of both Job and the rollup) over the
-    period's days: from the usage rollups (kept with each call, charge and closed
-    job, so their cost is the days' and groups', not the calls' or the jobs'), the
-    jobs closed by status, the credits charged, tokens and provider cost; from
-    `jobs` (the period's), the ones still open (few: jobs close in minutes, and
-    an index finds them by status).
+    period's days: from the usage rollups (`rollup_rows`: (group, *ROLLUP_COUNTERS),
+    kept with each call, charge and closed job, so their cost is the days' and
+    groups', not the calls' or the jobs'), the jobs closed by status, the credits
+    charged, tokens and provider cost; from `jobs` (the period's), the ones still
+    open (few: jobs close in minutes, and an index finds them by status).
 
     Two grouped queries, however many groups there are: a team chooses its job types
     freely, so a query per type would let it set how many queries a request costs.
     """
-    totals: dict[Any, dict[str, Any]] = defaultdict(
-        lambda: {
-            "total": 0,
-            "completed": 0,
-            "failed": 0,
-            "credits": 0,
-            "tokens": 0,
-            "cost": Decimal(0),
-        }
-    )
     with sql.custom_plans():  # one team may hold a third of the calls
         open_rows = list(
             jobs.filter(status__in=OPEN_JOB_STATUSES)
             .order_by()
-            .values(group_by)
+            .values_list(group_by)
             .annotate(open=Count("id"))
         )
-        rollup_rows = list(
-            rollups.order_by()
-            .values(group_by)
-            .annotate(
-                completed=Sum("jobs_completed", default=0),
-                failed=Sum("jobs_failed", default=0),
-                credits=Sum("credits", default=0),
-                tokens=Sum("total_tokens", default=0),
-                cost=Sum("provider_cost_usd", default=Decimal(0)),
-            )
-        )
-    for row in open_rows:
-        totals[row[group_by]]["total"] += row["open"]
-    for row in rollup_rows:
-        group = totals[row.pop(group_by)]
-        group.update(row)
-        group["total"] += row["completed"] + row["failed"]
-    return dict(totals)
+        totals = {
+            group: {
+                "total": completed + failed,
+                "completed": completed,
+                "failed": failed,
+                "credits": credits,
+                "tokens": tokens,
+                "cost": cost,
+            }
+            for group, completed, failed, credits, tokens, cost in rollup_rows
+        }
+    for group, count in open_rows:
+        totals.setdefault(group, _totals_sum([]))["total"] += count
+    return totals
 
 
 def _rollups_of(start: datetime, end: datetime) -> Any:
@@ -227,7 +239,7 @@ def team_usage(
     label, start, end = period_parse(period)
     jobs = Job.objects.for_team(team).filter(created_at__gte=start, created_at__lt=end)
     rollups = _rollups_of(start, end).for_team(team)
-    by_type = _usage_totals(jobs, rollups, "job_type")
+    by_type = _usage_totals(jobs, _rollup_sums(rollups, "job_type"), "job_type")
     job_types: dict[str, Any] = {}
     for job_type, totals in sorted(by_type.items()):
         job_types[job_type] = {
@@ -256,12 +268,16 @@ def organization_usage(
     jobs = Job.objects.filter(
         team__organization=organization, created_at__gte=start, created_at__lt=end
     )
-    if end - start > timedelta(days=1):  # a month: its row per team
-        rollups = UsageMonthly.objects.filter(month=start.date())
+    if end - start > timedelta(days=1):
+        # A month: a row per team (unique), nothing to sum.
+        rollup_rows = UsageMonthly.objects.filter(
+            organization=organization, month=start.date()
+        ).values_list("team", *ROLLUP_COUNTERS.values())
     else:
-        rollups = _rollups_of(start, end)
-    rollups = rollups.filter(team__organization=organization)
-    by_team = _usage_totals(jobs, rollups, "team")
+        rollup_rows = _rollup_sums(
+            _rollups_of(start, end).filter(team__organization=organization), "team"
+        )
+    by_team = _usage_totals(jobs, rollup_rows, "team")
     nothing = _totals_sum([])
     teams = {
         team_id: _usage_summary(by_team.get(pk, nothing), include_costs=True)

@@ -10,7 +10,9 @@ UsageDailyTotal is the same usage summed across teams, per day and alias: what t
 pages over every team read (the admin home, spend analytics), whose cost would
 otherwise grow with the number of active teams. UsageMonthly is a team's usage
 summed per month: what organization usage reads, a row per team, however many
-days and groups the month holds.
+days and groups the month holds; it carries the team's organization (which never
+changes), so that reading an organization's month reads that organization's rows
+only, not every team's.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
-from teams.models import Team, VirtualKey
+from teams.models import Organization, Team, VirtualKey
 
 GROUP_FIELDS = ("day", "team", "key", "model_alias", "user_id", "job_type")
 TOTAL_GROUP_FIELDS = ("day", "model_alias", "shard")
@@ -184,13 +186,22 @@ class UsageMonthly(UsageCounters):
 
     month = models.DateField()
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="+")
+    # The team's, written with the row's first increment (usage.services.record).
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
 
     objects = UsageQuerySet.as_manager()
 
     class Meta:
         verbose_name = "monthly usage"
         verbose_name_plural = "monthly usage"
-        indexes = [models.Index(fields=["month"], name="usage_monthly_month")]
+        indexes = [
+            models.Index(fields=["month"], name="usage_monthly_month"),
+            models.Index(
+                fields=["organization", "month"], name="usage_monthly_org_month"
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["team", "month"], name="usage_monthly_group"

@@ -2,7 +2,8 @@
 outcome, one per closed job (its count and its charge), each in the transaction
 that records the outcome or closes the job; a one-call job's call, count and charge
 share one. Each is three upserts: the team's group (UsageDaily), the team's month
-(UsageMonthly) and the day's total across teams (UsageDailyTotal).
+(UsageMonthly, with the team's organization) and the day's total across teams
+(UsageDailyTotal).
 
 The statements are written out once (as `saas_litellm.sql` does for the rest of the
 hot path): `INSERT … ON CONFLICT (group) WHERE … DO UPDATE SET n = n + excluded.n`,
@@ -37,6 +38,7 @@ from django.db import connection
 
 from jobs.models import CallStatus, JobStatus, LLMCall
 from saas_litellm import sql
+from teams.models import Team
 from usage.models import (
     COUNTER_FIELDS,
     GROUP_FIELDS,
@@ -79,7 +81,14 @@ def _upsert(rollup: Rollup, *, keyed: bool = False, alias_of_job: bool = False) 
     def column(name: str) -> str:
         return quote(model._meta.get_field(name).column)
 
-    columns = ", ".join(column(name) for name in [*group, *COUNTER_FIELDS])
+    # A month carries its team's organization: looked up by the team in the
+    # statement (the one written when the row is inserted; it never changes).
+    derived = ["organization"] if rollup is Rollup.MONTH else []
+    columns = ", ".join(column(name) for name in [*group, *derived, *COUNTER_FIELDS])
+    organization = (
+        f"(SELECT {quote(Team._meta.get_field('organization').column)}"  # noqa: S608
+        f" FROM {quote(Team._meta.db_table)} WHERE {quote(Team._meta.pk.column)} = %s)"
+    )
     alias = "%s"
     if alias_of_job:
         calls = quote(LLMCall._meta.db_table)
@@ -89,6 +98,7 @@ def _upsert(rollup: Rollup, *, keyed: bool = False, alias_of_job: bool = False) 
         )
     values = ", ".join(
         [alias if name == "model_alias" else "%s" for name in group]
+        + [organization] * len(derived)
         + ["%s"] * len(COUNTER_FIELDS)
     )
     increments = ", ".join(
@@ -130,7 +140,12 @@ def _upserts(
     )
     sql.run(
         _upsert(Rollup.MONTH),
-        [sql.value(UsageMonthly, "month", day.replace(day=1)), team_id, *counters],
+        [
+            sql.value(UsageMonthly, "month", day.replace(day=1)),
+            team_id,
+            team_id,  # its organization's
+            *counters,
+        ],
     )
     sql.run(
         _upsert(Rollup.TOTAL, alias_of_job=alias_of_job),

@@ -46,6 +46,7 @@ from django.utils import timezone
 
 from credits.models import EntryType, LedgerEntry
 from jobs.models import OPEN_JOB_STATUSES, CallStatus, Job, JobStatus, LLMCall
+from teams.models import Team
 from usage.models import (
     COST_FIELDS,
     COUNTER_FIELDS,
@@ -452,6 +453,13 @@ def _month_add(difference: RollupDifference) -> None:
     try:
         with transaction.atomic():
             if not rows.update(**added):
-                UsageMonthly.objects.create(month=month, team_id=team_pk, **lacking)
+                UsageMonthly.objects.create(
+                    month=month,
+                    team_id=team_pk,
+                    organization_id=Team.objects.values_list(
+                        "organization_id", flat=True
+                    ).get(pk=team_pk),
+                    **lacking,
+                )
     except IntegrityError:  # a call's outcome created the row meanwhile
         rows.update(**added)

@@ -140,6 +140,7 @@ def test_a_tampered_month_fails_the_check_and_a_rebuild_repairs_it(
     assert f"team={team.pk} (the month)" in out.getvalue()
     assert "1 fixed" in rebuild()
     assert UsageMonthly.objects.values_list(*COUNTER_FIELDS).get(team=team) == before
+    assert UsageMonthly.objects.get(team=team).organization_id == team.organization_id
     assert "agree" in rebuild("--check")
 
 

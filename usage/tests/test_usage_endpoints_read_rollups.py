@@ -9,6 +9,7 @@ import pytest
 from django.db.models import F
 from django.utils import timezone
 
+from teams.tests.factories import OrganizationFactory
 from usage.models import COUNTER_FIELDS, UsageDaily, UsageMonthly
 from usage.tests.conftest import chat, job_call, job_complete, job_open
 
@@ -45,6 +46,7 @@ def test_a_teams_month_is_its_days_summed(team, usage):
     month = UsageMonthly.objects.get(team=team)
     days = UsageDaily.objects.filter(team=team)
     assert month.month == timezone.now().date().replace(day=1)
+    assert month.organization_id == team.organization_id
     for name in COUNTER_FIELDS:
         assert getattr(month, name) == sum(getattr(day, name) for day in days), name
     assert (month.calls, month.credits, month.jobs_completed) == (2, 2, 2)
@@ -57,6 +59,13 @@ def test_organization_usage_reads_a_month_from_the_teams_months(
     body = admin_client_api.get("/api/organizations/org_acme/usage").json()
     assert body["teams"]["acme-corp"]["credits_used"] == 12
     assert body["summary"]["total_jobs"] == 2
+
+
+def test_organization_usage_reads_its_own_teams_months_only(admin_client_api, usage):
+    OrganizationFactory(organization_id="org_other")
+    body = admin_client_api.get("/api/organizations/org_other/usage").json()
+    assert body["teams"] == {}
+    assert body["summary"]["credits_used"] == body["summary"]["total_jobs"] == 0
 
 
 def test_organization_usage_reads_a_day_from_the_days(admin_client_api, usage):
