@@ -67,20 +67,40 @@ def pipelined() -> Iterator[None]:
     savepoint's release), and the transaction then ends; so only statements whose
     failure the caller does not handle itself, or handles once the transaction
     has ended, are `run` (or `insert_sent`). A one-call job's two transactions
-    take 2 and 5 round trips this way, the commit's and the pipeline's end among
-    them (BEGIN and COMMIT sent as statements: saas_litellm/postgresql/base.py;
-    psycopg's own handling of a transaction in a pipeline took 5 and 8), and the
-    team's account row, which each writes last, is held for 1 and 2 of them."""
+    take 1 and 4 round trips this way, the commit's among them (BEGIN and COMMIT
+    sent as statements: saas_litellm/postgresql/base.py; leaving the pipeline
+    waits for nothing after a commit: _Pipeline; psycopg's own handling of a
+    transaction in a pipeline took 5 and 8), and the team's account row, which
+    each writes last, is held for 1 and 2 of them."""
     if connection.vendor != "postgresql" or pipeline_of() is not None:
         yield  # SQLite; or in a pipeline already, which this one joins
         return
     connection.ensure_connection()
-    with connection.connection.pipeline() as pipeline:
+    raw = connection.connection
+    if raw._pipeline is None:  # psycopg's own when nested (its pipeline() reuses it)
+        raw._pipeline = _Pipeline(raw, _no_lock=True)
+    # An error that leaving raises (of a statement not waited for) as Django's.
+    with connection.wrap_database_errors, raw.pipeline() as pipeline:
         _pipeline.current = pipeline
         try:
             yield
         finally:
             _pipeline.current = None
+
+
+class _Pipeline(psycopg.Pipeline):
+    """psycopg's pipeline, but leaving it waits only for what is unanswered. psycopg
+    sends a Sync on leaving and waits for its answer even when every statement has
+    been answered already, as after a transaction's COMMIT (saas_litellm/postgresql/
+    base.py waits for it): a round trip that carried nothing, one per transaction.
+    (Set as the connection's pipeline before psycopg's `pipeline()` makes its own,
+    which it then uses; psycopg is pinned, and tests/test_sql_pipeline.py counts
+    the round trips.)"""
+
+    def _exit_gen(self) -> Any:
+        if self.level == 1 and not self.command_queue and not self.result_queue:
+            return
+        yield from super()._exit_gen()
 
 
 _pipeline = threading.local()

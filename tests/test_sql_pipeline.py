@@ -109,7 +109,8 @@ def syncs(monkeypatch) -> list[str]:
 def test_a_transaction_in_a_pipeline_waits_once_for_its_commit(syncs):
     """BEGIN travels with the statements after it, COMMIT with those before it:
     the commit's wait is the transaction's only one (psycopg alone also waits on
-    entering, after BEGIN and after COMMIT: three more)."""
+    entering, after BEGIN and after COMMIT, and on leaving the pipeline: four
+    more)."""
     user = get_user_model()
     with sql.pipelined():
         with transaction.atomic():
@@ -118,7 +119,23 @@ def test_a_transaction_in_a_pipeline_waits_once_for_its_commit(syncs):
         assert syncs == ["_sync_gen"]  # the commit
         assert connection.get_autocommit()
         assert connection.connection.autocommit
-    assert syncs == ["_sync_gen", "_exit_gen"]
+    assert syncs == ["_sync_gen"]  # leaving, nothing was left to wait for
+
+
+@pytest.mark.django_db(transaction=True)
+def test_leaving_a_pipeline_waits_for_the_statements_not_yet_answered(syncs):
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE pipeline_t (id int PRIMARY KEY, n int)")
+    try:
+        with sql.pipelined():
+            sql.run("INSERT INTO pipeline_t VALUES (1, 1)", [])
+        assert syncs == ["_exit_gen"]
+        with pytest.raises(IntegrityError), sql.pipelined():
+            sql.run("INSERT INTO pipeline_t VALUES (1, 2)", [])  # a duplicate key
+        assert sql.rows("SELECT id, n FROM pipeline_t", []) == [(1, 1)]
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE pipeline_t")
 
 
 @pytest.mark.django_db(transaction=True)
