@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import BigIntegerField, F, Model, Q, QuerySet, Sum
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -177,7 +178,7 @@ def _sums(rows: QuerySet[Any], into: Sums | None = None) -> Sums:
     (and its keyless jobs'). The keyless jobs of every team are one key, None."""
     sums = {"team": {}, "key": {}} if into is None else into
     teams, keys = sums["team"], sums["key"]
-    for team_id, key_id, credits, calls in (
+    grouped = (
         rows.values("team_id", "key_id")
         # As integers: PostgreSQL sums bigints as numerics, a Decimal each to read.
         .annotate(
@@ -186,13 +187,24 @@ def _sums(rows: QuerySet[Any], into: Sums | None = None) -> Sums:
         )
         .values_list("team_id", "key_id", "credits_sum", "calls_sum")
         .order_by()
-    ):
+    )
+    # The query's own SQL, its rows read as the database gives them (integers and
+    # NULLs): the ORM's pass over each row (an int() of an int per sum) took 4 ms of
+    # 11 for today's 7 600 groups at 10 000 teams.
+    statement, params = grouped.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        fetched = cursor.fetchall()
+    for team_id, key_id, credits, calls in fetched:
         credits, calls = credits or 0, calls or 0
-        for counted, value in ((teams, team_id), (keys, key_id)):
-            before = counted.get(value)
-            counted[value] = (
-                (before[0] + credits, before[1] + calls) if before else (credits, calls)
-            )
+        before = teams.get(team_id)
+        teams[team_id] = (
+            (before[0] + credits, before[1] + calls) if before else (credits, calls)
+        )
+        before = keys.get(key_id)
+        keys[key_id] = (
+            (before[0] + credits, before[1] + calls) if before else (credits, calls)
+        )
     return sums
 
 
