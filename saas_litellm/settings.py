@@ -251,8 +251,12 @@ DATABASE_POOL_BUSY_TIMEOUT = env.float("DATABASE_POOL_BUSY_TIMEOUT", default=30.
 # call's outcome and settlement; jobs/pipeline.py, database_threads_start): so
 # many transactions of a worker at once. Few is faster on a small machine: at c=32
 # on 2 cores, requests/s went 124-133 with 20, 154-159 with 8, 174-215 with 4,
-# 184-199 with 2 (other requests queue for a thread, in order).
-DATABASE_THREADS = env.int("DATABASE_THREADS", default=4)
+# 184-199 with 2 (other requests queue for a thread, in order); on another 2-core
+# machine, once a transaction waited for the server once less, 141-187 with 8,
+# 175-211 with 4, 218-266 with 2. A call's database work is 6 round trips: with
+# the database on another host, each leaves its thread waiting, and more threads
+# (DATABASE_THREADS) keep the CPU busy.
+DATABASE_THREADS = env.int("DATABASE_THREADS", default=2)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
