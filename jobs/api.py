@@ -168,7 +168,7 @@ class TeamUsageView(TeamOrAdminAPIView):
 
 class OrganizationUsageView(AdminAPIView):
     @extend_schema(
-        parameters=[s.PeriodQuerySerializer, PERIOD],
+        parameters=[s.OrganizationUsageQuerySerializer, PERIOD],
         responses=s.OrganizationUsageSerializer,
     )
     def get(self, request: Request, organization_id: str) -> Response:
@@ -177,11 +177,16 @@ class OrganizationUsageView(AdminAPIView):
         ).first()
         if organization is None:
             raise NotFound(f"Organization '{organization_id}' not found")
-        query = _validated(s.PeriodQuerySerializer, request.query_params).validated_data
+        query = _validated(
+            s.OrganizationUsageQuerySerializer, request.query_params
+        ).validated_data
         # The selector answers in the documented shape, as the team's jobs do: a
         # serializer's pass over an organization's thousand teams took 10 ms.
         return Response(
             selectors.organization_usage(
-                organization=organization, period=query.get("period")
+                organization=organization,
+                period=query.get("period"),
+                limit=query["limit"],
+                cursor=query.get("cursor", ""),
             )
         )

@@ -340,6 +340,18 @@ class PeriodQuerySerializer(serializers.Serializer):
     period = serializers.CharField(required=False, allow_blank=True, max_length=10)
 
 
+class OrganizationUsageQuerySerializer(PeriodQuerySerializer):
+    limit = serializers.IntegerField(
+        min_value=1, max_value=1000, default=100, help_text="Teams per page."
+    )
+    cursor = serializers.RegexField(
+        r"^([A-Za-z0-9][A-Za-z0-9_.-]{0,99})?$",
+        required=False,
+        allow_blank=True,
+        help_text="The `next_cursor` of the previous page: the teams after it.",
+    )
+
+
 # --- Response shapes (for the OpenAPI schema; responses are built in selectors) ------
 
 
@@ -448,4 +460,10 @@ class OrganizationUsageSerializer(serializers.Serializer):
     organization_id = serializers.CharField()
     period = serializers.CharField()
     summary = UsageSummarySerializer()
-    teams = serializers.DictField(child=UsageSummarySerializer())
+    teams = serializers.DictField(
+        child=UsageSummarySerializer(),
+        help_text="A page of the organization's teams, by team id: {team_id: usage}.",
+    )
+    next_cursor = serializers.CharField(
+        allow_null=True, help_text="The `cursor` of the next page; null on the last."
+    )
