@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from decimal import Decimal
 from http import HTTPStatus
@@ -10,7 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from credits.services import credit_add
 from jobs.dashboard import dashboard_stats, low_credit_accounts
@@ -58,6 +59,18 @@ def test_the_home_shows_the_dashboard_above_the_app_list(operator, team):
     assert html.index("At a glance") < html.index('class="app-teams')
     assert html.count('<svg class="chart"') == 3
     assert 'role="img"' in html
+
+
+def test_the_charts_coordinates_are_numbers_in_any_language(operator, settings):
+    """SVG reads "12.5", not a language's "12,5"."""
+    settings.USE_THOUSAND_SEPARATOR = True
+    with translation.override("de"):
+        html = operator.get(reverse("admin:index")).content.decode()
+    start = html.index('<svg class="chart"')
+    svg = html[start : html.index("</svg>", start)]
+    coordinates = re.findall(r' (?:x|width)="([^"]*)"', svg)
+    assert len(coordinates) == 60  # 30 days, each a hover area
+    assert all(re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", value) for value in coordinates)
 
 
 def test_the_numbers_count_teams_jobs_calls_credits_and_margin(team, other_team):

@@ -4,6 +4,7 @@ rollups, each row linking to the request log filtered the same way."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from decimal import Decimal
 from http import HTTPStatus
@@ -15,7 +16,7 @@ from django.db import transaction
 from django.db.models import F
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from jobs.models import CallStatus, Job, LLMCall
 from saas_litellm.exceptions import InvalidInput
@@ -96,6 +97,20 @@ def test_the_page_shows_the_tops_and_links_to_the_filtered_log(operator, usage, 
     user_link = next(link for row, link in tops["user"] if row.label == "u-1")
     log = operator.get(user_link)
     assert len(log.context["cl"].result_list) == 2  # u-1's two calls
+
+
+def test_the_charts_coordinates_are_numbers_in_any_language(operator, usage, settings):
+    """SVG reads "12.5", not a language's "12,5" or a thousands separator."""
+    settings.USE_THOUSAND_SEPARATOR = True
+    UsageDailyTotal.objects.update(credits=F("credits") + 1000)  # the chart's
+    with translation.override("de"):
+        html = operator.get(reverse(PAGE), {"preset": "7d"}).content.decode()
+    start = html.index('<svg class="chart stacked"')
+    svg = html[start : html.index("</svg>", start)]
+    coordinates = re.findall(r' (?:x|y|width|height)="([^"]*)"', svg)
+    assert coordinates
+    assert all(re.fullmatch(r"[0-9]+(\.[0-9]+)?", value) for value in coordinates)
+    assert re.search(r": 100[0-9] credits</title>", svg)
 
 
 def test_one_team_and_a_bad_period(operator, usage, team, other_team):
