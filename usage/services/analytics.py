@@ -17,6 +17,7 @@ import heapq
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from django.core.cache import cache
@@ -256,7 +257,10 @@ def _teams_and_keys_ranked(period: Period, team: Team | None) -> dict[str, list[
         if period.end >= today:
             _sums(_rows(Period(today, period.end), None), into=sums)
     return {
-        group: heapq.nlargest(TOP, counted, key=counted.__getitem__)
+        group: [
+            value
+            for value, _ in heapq.nlargest(TOP, counted.items(), key=itemgetter(1))
+        ]
         for group, counted in sums.items()
     }
 
