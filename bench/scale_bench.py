@@ -492,6 +492,8 @@ class Run:
              f"/api/teams/{HOT_TEAM}/usage", team_key, False),
             ("org usage (hot team's org, this month)", api,
              f"/api/organizations/{org}/usage", admin, False),
+            ("org usage, a page of up to 1 000 teams", api,
+             f"/api/organizations/{org}/usage?limit=1000", admin, False),
             ("usage export, all teams, 30 d: first byte", api,
              f"/api/usage/export?{period}&format=csv", admin, True),
             ("team export (own key), 30 d: first byte", api,
