@@ -305,8 +305,15 @@ def spend_analytics(*, period: Period, team: Team | None = None) -> Analytics:
             )
         totals = Row(label="total", value=None, figures=overall.aggregate(**MEASURES))
         ranked = _teams_and_keys_ranked(period, team)
+        if team is None:
+            teams = _top_ranked(rows, "team", ranked["team"])
+        else:  # the one team's figures are the totals: its rows are not read again
+            teams = [
+                Row(label=team.team_id, value=team.pk, figures=totals.figures)
+                for _ in ranked["team"]
+            ]
         tops = {
-            "team": _top_ranked(rows, "team", ranked["team"]),
+            "team": teams,
             "key": _top_ranked(rows, "key", ranked["key"]),
             "alias": _top_summed(overall, "alias"),
             "user": _top_users(rows, totals),

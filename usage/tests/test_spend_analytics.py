@@ -123,6 +123,21 @@ def test_one_team_and_a_bad_period(operator, usage, team, other_team):
     assert unknown.context["analytics"].team is None
 
 
+def test_a_teams_own_page_shows_it_as_the_page_of_every_team_does(
+    usage, team, other_team
+):
+    period = period_of(preset="7d")
+    everyone = spend_analytics(period=period)
+    (listed,) = [row for row in everyone.tops["team"] if row.value == team.pk]
+    (own,) = spend_analytics(period=period, team=team).tops["team"]
+    assert (own.label, own.value, own.figures) == (
+        listed.label,
+        listed.value,
+        listed.figures,
+    )
+    assert spend_analytics(period=period, team=other_team).tops["team"] == []
+
+
 def test_the_team_page_links_to_its_analytics(operator, team):
     page = operator.get(reverse("admin:teams_team_change", args=[team.pk]))
     assert page.status_code == HTTPStatus.OK
