@@ -120,10 +120,10 @@ def _accounts(account_id: int | None) -> list[tuple[Any, ...]]:
     )
 
 
-def _budget_periods(account_id: int | None) -> list[tuple[Any, ...]]:
-    """Per key or end-user budget period: its account, start, what it counts as
-    used and reserved, and its jobs' deductions and open holds."""
-    return sql.rows(
+def _budget_periods(account_id: int | None) -> dict[int, list[tuple[Any, ...]]]:
+    """Per account, its key and end-user budget periods: each one's id, start, what
+    it counts as used and reserved, and its jobs' deductions and open holds."""
+    rows = sql.rows(
         "WITH links AS ("
         " SELECT key_spend_id AS spend_id, job_id, status, amount"
         " FROM credits_credithold WHERE key_spend_id IS NOT NULL"
@@ -146,6 +146,10 @@ def _budget_periods(account_id: int | None) -> list[tuple[Any, ...]]:
             account_id,
         ],
     )
+    periods: dict[int, list[tuple[Any, ...]]] = {}
+    for account_pk, *period in rows:
+        periods.setdefault(account_pk, []).append(tuple(period))
+    return periods
 
 
 def _snapshot() -> None:
@@ -207,7 +211,7 @@ def _reconcile(*, full: bool, account_id: int | None = None) -> dict[str, list[s
             problems.append(
                 f"available credits are negative: {allocated - used - reserved}"
             )
-        problems.extend(_period_problems(pk, periods))
+        problems.extend(_period_problems(periods.get(pk, [])))
         if problems:
             report[team_id] = problems
         elif new is not None:
@@ -216,14 +220,12 @@ def _reconcile(*, full: bool, account_id: int | None = None) -> dict[str, list[s
     return report
 
 
-def _period_problems(account_pk: int, periods: list[tuple[Any, ...]]) -> list[str]:
+def _period_problems(periods: list[tuple[Any, ...]]) -> list[str]:
     # Closed holds go after CALL_RETENTION_DAYS (usage.services.retention): the
     # deductions of a period that started before then can no longer be summed.
     complete_after = timezone.now() - timedelta(days=settings.CALL_RETENTION_DAYS)
     problems = []
-    for pk, spend_id, period_start, used, reserved, charged, held in periods:
-        if pk != account_pk:
-            continue
+    for spend_id, period_start, used, reserved, charged, held in periods:
         if reserved != held:
             problems.append(
                 f"budget period {spend_id}: reserved {reserved} != open holds {held}"
