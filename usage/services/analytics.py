@@ -22,7 +22,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import BigIntegerField, F, Model, Q, QuerySet, Sum
+from django.db.models import BigIntegerField, F, Q, QuerySet, Sum
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -44,14 +44,8 @@ MEASURES = {
     "provider_cost_usd": Sum("provider_cost_usd"),
     "client_cost_usd": Sum("client_cost_usd"),
 }
-# What each top table groups by (a rollup column), and where the label shown comes
-# from (a model and its field; the column itself when None).
-GROUPS: dict[str, tuple[str, type[Model] | None, str]] = {
-    "team": ("team_id", Team, "team_id"),
-    "key": ("key_id", VirtualKey, "name"),
-    "alias": ("model_alias", None, ""),
-    "user": ("user_id", None, ""),
-}
+# The rollup column the top aliases and end users are grouped by.
+COLUMNS = {"alias": "model_alias", "user": "user_id"}
 
 
 @dataclass(frozen=True)
@@ -135,7 +129,7 @@ def _top_summed(rows: QuerySet[Any], group: str, limit: int | None = TOP) -> lis
     """The TOP aliases or end users by credits (then calls), or all of them with
     no `limit`: a name may span every team, so each is ranked with all its figures
     summed at once."""
-    column = GROUPS[group][0]
+    column = COLUMNS[group]
     ranked = (
         rows.values(column)
         .annotate(**MEASURES)
@@ -265,34 +259,60 @@ def _teams_and_keys_ranked(period: Period, team: Team | None) -> dict[str, list[
     }
 
 
-def _top_ranked(rows: QuerySet[Any], group: str, ranked: list[Any]) -> list[Row]:
-    """The teams or keys `ranked`, with their figures summed and their names."""
-    column, model, label = GROUPS[group]
-    shown = [value for value in ranked if value is not None]
-    # A NULL key (the operator's jobs) is not IN anything: asked for on its own.
-    chosen = Q(**{f"{column}__in": shown})
-    if len(shown) < len(ranked):
-        chosen |= Q(**{f"{column}__isnull": True})
-    figures = {
-        row.pop(column): row
-        for row in rows.filter(chosen).values(column).annotate(**MEASURES).order_by()
+def _top_teams_and_keys(
+    rows: QuerySet[Any], ranked: dict[str, list[Any]]
+) -> dict[str, list[Row]]:
+    """The teams and keys `ranked`, with their figures and names, from one read of
+    the rows: a key is one team's, so the rows of the ranked teams and of the
+    ranked keys' teams, summed per (team, key), hold both (a read for each read
+    the big team's rows twice). The keyless jobs of every team, key None, are
+    asked for on their own (a NULL is not IN anything)."""
+    keys = list(
+        VirtualKey.objects.filter(
+            pk__in=[value for value in ranked["key"] if value is not None]
+        ).values_list("pk", "name", "team_id")
+    )
+    key_names = {pk: name for pk, name, _ in keys}
+    teams = {*ranked["team"], *(team_id for _, _, team_id in keys)}
+    chosen = Q(team_id__in=teams)
+    if None in ranked["key"]:
+        chosen |= Q(key__isnull=True)
+    ranked_teams, ranked_keys = set(ranked["team"]), set(ranked["key"])
+    figures: dict[str, dict[Any, dict[str, Any]]] = {"team": {}, "key": {}}
+    for row in (
+        rows.filter(chosen).values("team_id", "key_id").annotate(**MEASURES).order_by()
+    ):
+        for group, value, shown in (
+            ("team", row["team_id"], ranked_teams),
+            ("key", row["key_id"], ranked_keys),
+        ):
+            if value in shown:
+                summed = figures[group].setdefault(value, dict.fromkeys(MEASURES, 0))
+                for name in MEASURES:
+                    summed[name] += row[name] or 0
+    labels = {
+        "team": dict(
+            Team.objects.filter(pk__in=ranked["team"]).values_list("pk", "team_id")
+        ),
+        "key": key_names,
     }
-    labels = dict(model.objects.filter(pk__in=shown).values_list("pk", label))
-    return [
-        Row(
-            label=str(labels.get(value) or "(none)"),
-            value=value,
-            figures=figures[value],
-        )
-        for value in ranked
-    ]
+    return {
+        group: [
+            Row(
+                label=str(labels[group].get(value) or "(none)"),
+                value=value,
+                figures=figures[group].get(value, dict.fromkeys(MEASURES, 0)),
+            )
+            for value in ranked[group]
+        ]
+        for group in ("team", "key")
+    }
 
 
 def spend_analytics(*, period: Period, team: Team | None = None) -> Analytics:
     """Everything the analytics page shows: the totals, the chart, the aliases
     and the end users in a query each; the teams and the keys ranked by one or two
-    (past days and today), then two each (the figures and names of the ten
-    shown)."""
+    (past days and today), then their figures read at once and their names."""
     # Plans made for the values given: a generic plan (the one a prepared statement
     # settles on) cannot use the index of the rows that name an end user, and
     # reads every row of the big team.
@@ -304,17 +324,8 @@ def spend_analytics(*, period: Period, team: Team | None = None) -> Analytics:
                 day__gte=period.start, day__lte=period.end
             )
         totals = Row(label="total", value=None, figures=overall.aggregate(**MEASURES))
-        ranked = _teams_and_keys_ranked(period, team)
-        if team is None:
-            teams = _top_ranked(rows, "team", ranked["team"])
-        else:  # the one team's figures are the totals: its rows are not read again
-            teams = [
-                Row(label=team.team_id, value=team.pk, figures=totals.figures)
-                for _ in ranked["team"]
-            ]
         tops = {
-            "team": teams,
-            "key": _top_ranked(rows, "key", ranked["key"]),
+            **_top_teams_and_keys(rows, _teams_and_keys_ranked(period, team)),
             "alias": _top_summed(overall, "alias"),
             "user": _top_users(rows, totals),
         }

@@ -17,11 +17,14 @@ from django.db.models import F
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone, translation
+from rest_framework.test import APIClient
 
 from jobs.models import CallStatus, Job, LLMCall
 from saas_litellm.exceptions import InvalidInput
+from teams.models import VirtualKey
+from teams.services import virtual_key_issue
 from usage.models import UsageDaily, UsageDailyTotal
-from usage.services import day_of, rollups_rebuild, usage_record
+from usage.services import analytics, day_of, rollups_rebuild, usage_record
 from usage.services.analytics import period_of, spend_analytics
 from usage.tests.conftest import chat, job_call, job_complete, job_open
 
@@ -180,6 +183,32 @@ def test_tops_rank_every_team_and_key_and_name_those_shown(
     assert [row.figures["calls"] for row in analytics.tops["key"]] == [4, 2, 1]
     assert analytics.totals.figures["calls"] == 7
     assert analytics.totals.figures["credits"] == 7
+
+
+def test_a_top_key_of_a_team_not_shown_has_its_own_figures(
+    team_client, other_team_client, mock_alias, other_team, team, monkeypatch
+):
+    """With one row shown: acme-corp spends most over three keys, globex's one key
+    spends most of any key; each row's figures are its own."""
+    monkeypatch.setattr(analytics, "TOP", 1)
+    other_team.access_groups.add(*mock_alias.access_groups.all())
+    for _ in range(3):
+        assert chat(other_team_client).status_code == HTTPStatus.OK
+    for name in ("second", "third"):
+        client = APIClient()
+        issued = virtual_key_issue(team=team, name=name)
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.plaintext}")
+        for _ in range(2):
+            assert chat(client).status_code == HTTPStatus.OK
+    assert chat(team_client).status_code == HTTPStatus.OK
+    tops = spend_analytics(period=period_of(preset="7d")).tops
+    assert [(row.label, row.figures["calls"]) for row in tops["team"]] == [
+        ("acme-corp", 5)
+    ]
+    (key_row,) = tops["key"]
+    assert VirtualKey.objects.get(pk=key_row.value).team == other_team
+    assert (key_row.label, key_row.figures["calls"]) == ("default", 3)
+    assert key_row.figures["credits"] == 3
 
 
 def _to_yesterday() -> date:
