@@ -61,6 +61,10 @@ ADMIN_USER = "scale-admin"
 RECONCILE_APP = "scale_reconcile"
 TARGET_MS = 150.0
 TARGET_RATIO = 1.5
+# Measured for information, not held to TARGET_RATIO: its answer grows with the
+# organization's teams (1 000 on the 2 M database, 100 on the 100 k one), not with
+# the calls; the default page of the same endpoint is the one compared.
+ANSWER_GROWS = "org usage, a page of up to 1 000 teams"
 LOCK_LIMIT_MS = 50.0
 RECONCILE_LIMIT_S = 10.0
 WARMUP_SECONDS = 15.0
@@ -681,7 +685,9 @@ def table(results: list[dict[str, Any]]) -> None:
             flags = []
             if p50s[-1] is not None and p50s[-1] > TARGET_MS:
                 flags.append(f"> {TARGET_MS:.0f} ms")
-            if ratio is not None and ratio > TARGET_RATIO:
+            if name == ANSWER_GROWS:
+                flags.append("answer grows with the teams: no ratio target")
+            elif ratio is not None and ratio > TARGET_RATIO:
                 flags.append(f"> {TARGET_RATIO}×")
             flags += [note for note in notes if note]
             cells.append(f"{ratio:.2f}×" if ratio is not None else "-")
