@@ -5,11 +5,14 @@ Objects with secrets or invariants are built through the real services.
 
 from __future__ import annotations
 
+import io
 import time
+from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
 from django.core.cache import cache
+from django.core.management import call_command
 from django.db import connection
 from rest_framework.test import APIClient
 
@@ -25,6 +28,15 @@ def empty_cache() -> None:
     """Each test starts with an empty cache (this process's memory in tests): no
     rate-limit counter, deployment health or kept analytics of an earlier one."""
     cache.clear()
+
+
+@pytest.fixture
+def rollups_agree(db) -> Iterator[None]:
+    """After the test (before its rows are gone), `rollups_rebuild --check` finds
+    the rollups agreeing with the calls, jobs and ledger entries it wrote, or
+    fails it: used by the concurrency tests, where rows race for the same rollup."""
+    yield
+    call_command("rollups_rebuild", "--check", stdout=io.StringIO())
 
 
 @pytest.fixture

@@ -12,7 +12,11 @@ from alerts.models import AlertEvent, WebhookDelivery
 from alerts.tests.conftest import charge
 from credits.models import CreditAccount, LedgerEntry
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("rollups_agree"),
+]
 
 
 def in_threads(count: int, work) -> list:

@@ -201,6 +201,7 @@ def test_a_budget_crossing_80_and_100_percent_alerts_once_each(
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("rollups_agree")
 def test_64_concurrent_requests_on_a_key_limited_to_10_a_day_serve_exactly_10(
     team, team_key, chat_alias
 ):

@@ -19,7 +19,11 @@ from jobs.tests.conftest import account, call_body, complete
 from teams.models import BudgetMode
 from teams.services import team_create
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("rollups_agree"),
+]
 
 
 def in_threads(count: int, work) -> list:

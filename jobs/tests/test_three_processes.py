@@ -33,7 +33,11 @@ from jobs.tests.processes import (
 from teams.models import Team
 from teams.services import model_alias_update, team_create
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("rollups_agree"),
+]
 
 
 @pytest.fixture(scope="module")

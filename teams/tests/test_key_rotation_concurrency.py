@@ -11,7 +11,11 @@ from saas_litellm.exceptions import Conflict
 from teams.models import VirtualKey
 from teams.services import virtual_key_rotate
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("rollups_agree"),
+]
 
 
 def rotate_concurrently(issued, idempotency_key: str | None, threads: int = 4) -> list:
