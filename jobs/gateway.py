@@ -189,6 +189,7 @@ class Completion:
     latency_ms: int = 0
     # The same wait as latency_ms, unrounded (the /v1 overhead header subtracts it).
     provider_seconds: float = 0.0
+    ttft_ms: int | None = None  # a stream's: see Stream.first_token_seconds
 
     @property
     def total_tokens(self) -> int:
@@ -712,6 +713,9 @@ class Stream:
     finish_reason: str = ""
     tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
     answered: bool = False
+    # From `started` to the end of `open()`: the first chunk carrying part of the
+    # answer (the time to first token the request log and the metrics show).
+    first_token_seconds: float | None = None
     _head: list[dict[str, Any]] = field(default_factory=list, init=False)
     _chunks: Any = field(default=None, init=False)
     _ended: bool = field(default=False, init=False)
@@ -798,6 +802,7 @@ class Stream:
         self._chunks = self.response.__aiter__()
         while not self.answered and await self._read():
             pass
+        self.first_token_seconds = time.monotonic() - self.started
 
     async def frames(self) -> AsyncIterator[dict[str, Any]]:
         while True:
@@ -816,6 +821,8 @@ class Stream:
             latency_ms=int(waited * 1000),
             provider_seconds=waited,
         )
+        if self.first_token_seconds is not None:
+            completion.ttft_ms = int(self.first_token_seconds * 1000)
         _usage_set(completion, self.usage)
         return completion
 

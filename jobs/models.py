@@ -124,6 +124,9 @@ class LLMCall(models.Model):
     reserved_tokens = models.PositiveBigIntegerField(default=0)
     reserved_cost_usd = models.DecimalField(max_digits=14, decimal_places=8, default=0)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    # A stream's time to its first token: from the provider request to the first
+    # chunk carrying part of the answer (None for a call not streamed).
+    ttft_ms = models.PositiveIntegerField("TTFT ms", null=True, blank=True)
     finish_reason = models.CharField(max_length=50, blank=True)
     error = models.TextField(blank=True)
     # Operator-only: the deployment that answered ("alias#position") and every

@@ -432,7 +432,9 @@ async def stream_open(admitted: Admitted) -> OpenStream:
         ticket,
         gateway.completion_stream_open(attempts=ticket.attempts, params=ticket.params),
     )
-    metrics.first_token_received(alias=ticket.call.model_alias, since=stream.started)
+    metrics.first_token_received(
+        alias=ticket.call.model_alias, seconds=stream.first_token_seconds or 0.0
+    )
     return OpenStream(ticket=ticket, stream=stream)
 
 

@@ -163,6 +163,7 @@ CALLS_EXPORT_DESCRIPTION = (
     "created_at, call_id, job_id, team_id, key_id (the key that opened the job), "
     "user_id, model_alias, status, streamed, prompt_tokens, completion_tokens, "
     "total_tokens, cached_tokens, reasoning_tokens, usage_estimated, latency_ms, "
+    "ttft_ms (a stream's time to first token; empty when not streamed), "
     "finish_reason{operator}."
 )
 

@@ -299,6 +299,7 @@ CALL_OUTCOME_FIELDS = [
     "provider_cost_usd",
     "client_cost_usd",
     "latency_ms",
+    "ttft_ms",
     "finish_reason",
     "error",
     "deployment",
@@ -338,6 +339,7 @@ def _call_outcome_set(
             team=ticket.team, provider_cost_usd=provider_cost
         )
         call.latency_ms = completion.latency_ms
+        call.ttft_ms = completion.ttft_ms
         call.finish_reason = completion.finish_reason[:50]
     else:
         call.status = CallStatus.FAILED

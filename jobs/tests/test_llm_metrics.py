@@ -93,6 +93,27 @@ def test_a_stream_observes_its_first_token_and_closes_its_gauge(
     assert sample("streams_open") == open_before
 
 
+def test_a_streams_time_to_first_token_is_its_calls_and_the_metrics(
+    stream_post, team_client, chat_alias, fake_provider
+):
+    """The provider waits 0.3 s before its first chunk, then 0.1 s between its 4
+    chunks: the call's TTFT is the wait, its latency the whole stream; a call not
+    streamed has none."""
+    fake_provider.state.behaviour.latency = 0.3
+    fake_provider.state.behaviour.chunks = 4
+    fake_provider.state.behaviour.chunk_delay = 0.1
+    observed = sample("time_to_first_token_seconds_sum", alias="chat")
+    response = stream_post("/v1/chat/completions", call_body(stream=True))
+    assert sse_events(response.raw)[-1] == "[DONE]"
+    call = LLMCall.objects.get()
+    assert 300 <= call.ttft_ms < 1000
+    assert call.latency_ms >= call.ttft_ms + 250
+    seconds = sample("time_to_first_token_seconds_sum", alias="chat") - observed
+    assert int(seconds * 1000) == call.ttft_ms
+    assert chat(team_client).status_code == HTTPStatus.OK
+    assert LLMCall.objects.latest("id").ttft_ms is None
+
+
 def test_a_stream_is_counted_once(stream_post, chat_alias):
     labels = {"route": CHAT, "method": "POST", "status": "200"}
     before = sample("http_requests_total", **labels)

@@ -203,6 +203,7 @@ CALL_COLUMNS = (
     "reasoning_tokens",
     "usage_estimated",
     "latency_ms",
+    "ttft_ms",
     "finish_reason",
 )
 # The operator's only: what an alias resolved to, and what it cost.
