@@ -21,6 +21,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from credits.admin import (
@@ -119,8 +120,9 @@ class LLMCallAdmin(HistoryListAdmin):
     used and the costs are the operator's view."""
 
     list_display = (
-        "created_at",
+        "time",
         "team",
+        "key",
         "model_alias",
         "deployment",
         "model_used",
@@ -130,9 +132,14 @@ class LLMCallAdmin(HistoryListAdmin):
         "job_credits",
         "client_cost_usd",
         "latency_ms",
+        "ttft_ms",
         "call_link",
     )
     list_display_links = None
+
+    class Media:
+        css = {"all": [DASHBOARD_CSS]}  # compact rows
+
     list_filter = (
         ("team", TeamAutocompleteFilter),
         AliasFilter,
@@ -141,14 +148,14 @@ class LLMCallAdmin(HistoryListAdmin):
         CreatedRangeFilter,
     )
     search_help_text = "A call id or job id, or a team id (exact)."
-    list_select_related = ("team", "job")
+    list_select_related = ("team", "job__key")
     ordering = ("-created_at", "-id")
     # The change page: every field, read-only (the error is stored sanitized).
     fields = (
         ("call_id", "job_link"),
         ("team", "created_at", "completed_at"),
         ("model_alias", "deployment", "model_used", "purpose"),
-        ("status", "finish_reason", "streamed", "latency_ms"),
+        ("status", "finish_reason", "streamed", "latency_ms", "ttft_ms"),
         "error",
         "attempts_table",
         ("prompt_tokens", "completion_tokens", "total_tokens"),
@@ -177,6 +184,16 @@ class LLMCallAdmin(HistoryListAdmin):
             jobs = Job.objects.filter(job_id=value).values_list("pk", flat=True)
             return Q(call_id=value) | Q(job_id__in=list(jobs))
         return Q(team_id__in=team_pks(term))
+
+    @admin.display(description="Time", ordering="created_at")
+    def time(self, call: LLMCall) -> str:
+        """Compact: the admin's date format spans three lines in a narrow column."""
+        return timezone.localtime(call.created_at).strftime("%Y-%m-%d %H:%M:%S")
+
+    @admin.display(description="Key")
+    def key(self, call: LLMCall) -> str:
+        """The name of the key that opened the call's job ("-": the operator's)."""
+        return call.job.key.name if call.job.key_id else "-"
 
     @admin.display(description="Call")
     def call_link(self, call: LLMCall) -> str:

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from jobs.models import CallStatus, Job, LLMCall
 from jobs.services import job_create
-from teams.models import Team
+from teams.models import Team, VirtualKey
 from teams.services import team_create
 
 pytestmark = pytest.mark.django_db
@@ -151,6 +151,39 @@ def test_the_team_autocomplete_answers_for_the_filter(operator, team):
     )
     assert response.status_code == HTTPStatus.OK
     assert [r["text"] for r in response.json()["results"]] == [str(team)]
+
+
+def test_a_row_shows_its_time_key_latency_and_time_to_first_token(operator, team):
+    key = VirtualKey.objects.get(team=team)
+    job = job_create(team=team, job_type="log", key=key)
+    streamed = LLMCall.objects.create(
+        job=job,
+        team=team,
+        model_alias="demo",
+        status=CallStatus.SUCCEEDED,
+        streamed=True,
+        latency_ms=987,
+        ttft_ms=123,
+    )
+    keyless = call_add(team, latency_ms=456)
+    page = listed(operator, CALLS)
+    rows = {
+        call: next(row for row in page.split("<tr") if f"/{call.pk}/change/" in row)
+        for call in (streamed, keyless)
+    }
+    moment = timezone.localtime(streamed.created_at).strftime("%Y-%m-%d %H:%M:%S")
+    assert moment in rows[streamed]
+    cells = {
+        call: {
+            name: f'class="field-{name}">{value}<' in rows[call]
+            for name, value in values.items()
+        }
+        for call, values in (
+            (streamed, {"key": key.name, "latency_ms": 987, "ttft_ms": 123}),
+            (keyless, {"key": "-", "latency_ms": 456, "ttft_ms": "-"}),
+        )
+    }
+    assert all(all(found.values()) for found in cells.values()), cells
 
 
 def test_the_call_page_shows_the_sanitized_error_and_nothing_editable(operator, team):

@@ -237,3 +237,106 @@ def test_spend_analytics_and_the_request_log_it_links_to(live_server, operator, 
     assert rows
     assert all(first_alias in row.text for row in rows)
     screenshot(operator, "request-log-filtered.png")
+
+
+def result_rows(browser) -> list:
+    return browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
+
+
+def wait_for_rows(browser, count: int, url_part: str) -> list:
+    """The changelist after a filter's navigation: its URL has `url_part` and it
+    lists `count` rows. Times out (fails) after 10 s."""
+    WebDriverWait(
+        browser, 10, ignored_exceptions=[StaleElementReferenceException]
+    ).until(
+        lambda page: url_part in page.current_url and len(result_rows(page)) == count
+    )
+    return result_rows(browser)
+
+
+def test_the_request_log_filters_and_searches_and_its_export_downloads(
+    live_server, operator, team, other_team
+):
+    some_history(team)
+    some_history(other_team)
+    theirs = LLMCall.objects.filter(team=other_team)
+    operator.get(f"{live_server.url}/admin/jobs/llmcall/")
+    wait_for_text(operator, "Select LLM call")
+
+    # A team, chosen with the autocomplete (the filter never lists every team).
+    by_team = operator.find_element(
+        By.CSS_SELECTOR, 'details[data-filter-title="team"]'
+    )
+    by_team.find_element(By.CSS_SELECTOR, ".select2-selection").click()
+    operator.find_element(By.CSS_SELECTOR, ".select2-search__field").send_keys("glob")
+    WebDriverWait(operator, 10).until(
+        lambda page: [
+            option
+            for option in page.find_elements(
+                By.CSS_SELECTOR, ".select2-results__option"
+            )
+            if option.text == "globex"
+        ]
+    )
+    for option in operator.find_elements(By.CSS_SELECTOR, ".select2-results__option"):
+        if option.text == "globex":
+            option.click()
+            break
+    by_team.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    rows = wait_for_rows(operator, theirs.count(), f"team__id__exact={other_team.pk}")
+    assert all("globex" in row.text for row in rows)
+
+    # Then a range of days (12 to 9 days ago), then the failed calls in it.
+    today = timezone.localdate()
+    by_day = operator.find_element(
+        By.CSS_SELECTOR, 'details[data-filter-title="created"] form'
+    )
+    for name, days_ago in (("created_from", 12), ("created_to", 9)):
+        day = (today - timedelta(days=days_ago)).isoformat()
+        field = by_day.find_element(By.NAME, name)
+        operator.execute_script("arguments[0].value = arguments[1]", field, day)
+    by_day.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    in_range = theirs.filter(
+        created_at__date__gte=today - timedelta(days=12),
+        created_at__date__lte=today - timedelta(days=9),
+    )
+    assert in_range.count() == 7  # 3 calls 12 days ago, 4 (failed) 9 days ago
+    wait_for_rows(operator, 7, "created_to=")
+    by_status = operator.find_element(
+        By.CSS_SELECTOR, 'details[data-filter-title="status"]'
+    )
+    by_status.find_element(By.LINK_TEXT, "Failed").click()
+    rows = wait_for_rows(operator, 4, "status__exact=failed")
+    assert all("globex" in row.text and "Failed" in row.text for row in rows)
+    assert f"team__id__exact={other_team.pk}" in operator.current_url
+    screenshot(operator, "request-log-team-days-status.png")
+
+    # Searched by a call id: that call alone.
+    call = theirs.order_by("created_at").first()
+    operator.get(f"{live_server.url}/admin/jobs/llmcall/")
+    search = operator.find_element(By.ID, "searchbar")
+    search.send_keys(str(call.call_id))
+    search.submit()
+    (row,) = wait_for_rows(operator, 1, f"q={call.call_id}")
+    assert "globex" in row.text
+
+    # The analytics page's download of the period's requests: a CSV file.
+    downloads = Path(tempfile.mkdtemp(prefix="downloads-"))
+    operator.execute_cdp_cmd(
+        "Browser.setDownloadBehavior",
+        {"behavior": "allow", "downloadPath": str(downloads)},
+    )
+    operator.get(f"{live_server.url}/admin/usage/usagedaily/?preset=30d")
+    wait_for_text(operator, "Top aliases")
+    operator.find_element(By.CSS_SELECTOR, 'a[href*="what=calls"]').click()
+    WebDriverWait(operator, 10).until(
+        lambda _: [
+            path for path in downloads.glob("calls-*.csv") if path.stat().st_size
+        ]
+    )
+    (downloaded,) = downloads.glob("calls-*.csv")
+    lines = downloaded.read_text().splitlines()
+    shutil.rmtree(downloads, ignore_errors=True)
+    assert lines[0].split(",")[:3] == ["created_at", "call_id", "job_id"]
+    assert len(lines) == 1 + LLMCall.objects.count()
+    assert sum(str(call.call_id) in line for line in lines) == 1
