@@ -23,7 +23,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.contrib.admin.views.main import PAGE_VAR, ChangeList
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.paginator import Paginator
@@ -196,11 +196,12 @@ def account_pks(team_id: str) -> list[int]:
 
 
 def _other_params(changelist: ChangeList, *names: str) -> list[tuple[str, str]]:
-    """The list's other query parameters, kept as hidden fields of a filter's form."""
+    """The list's other query parameters, kept as hidden fields of a filter's form
+    (each value of each: `filter_params` holds lists, `params` one string each)."""
     return [
         (name, value)
-        for name, values in changelist.params.items()
-        if name not in names and name != PAGE_VAR
+        for name, values in changelist.filter_params.items()
+        if name not in names
         for value in values
     ]
 

@@ -4,6 +4,7 @@ The team jobs API's keyset pages (`cursor`)."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from http import HTTPStatus
 
@@ -105,6 +106,18 @@ def test_the_log_filters_by_days(operator, team):
     page = listed(operator, f"{CALLS}?created_to={until}")
     assert f"{old.pk}/change/" in page
     assert f"{new.pk}/change/" not in page
+
+
+def test_a_filters_form_keeps_the_other_filters_whole(operator, team):
+    """The days' and the team's forms carry the list's other parameters as hidden
+    fields: each value whole (a team id 129 stays 129, not 1, 2 and 9)."""
+    page = listed(operator, f"{CALLS}?status__exact=failed&team__id__exact={team.pk}0")
+    kept = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page)
+    assert ("status__exact", "failed") in kept
+    assert ("team__id__exact", f"{team.pk}0") in kept
+    assert not [
+        value for name, value in kept if name == "status__exact" and value != "failed"
+    ]
 
 
 def test_a_bad_day_is_refused_not_a_server_error(operator):

@@ -44,7 +44,10 @@ CHROMIUM_FLAGS = [
 ]
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed")
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    StaleElementReferenceException,
+    TimeoutException,
+)
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
@@ -246,11 +249,21 @@ def result_rows(browser) -> list:
 def wait_for_rows(browser, count: int, url_part: str) -> list:
     """The changelist after a filter's navigation: its URL has `url_part` and it
     lists `count` rows. Times out (fails) after 10 s."""
-    WebDriverWait(
-        browser, 10, ignored_exceptions=[StaleElementReferenceException]
-    ).until(
-        lambda page: url_part in page.current_url and len(result_rows(page)) == count
-    )
+    try:
+        WebDriverWait(
+            browser, 10, ignored_exceptions=[StaleElementReferenceException]
+        ).until(
+            lambda page: (
+                url_part in page.current_url and len(result_rows(page)) == count
+            )
+        )
+    except TimeoutException:
+        screenshot(browser, "request-log-timed-out.png")
+        rows = len(result_rows(browser))
+        raise AssertionError(
+            f"wanted {count} rows at a URL with {url_part!r}; "
+            f"{rows} at {browser.current_url}"
+        ) from None
     return result_rows(browser)
 
 
