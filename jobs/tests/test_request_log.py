@@ -32,8 +32,8 @@ def operator(db) -> Client:
     return client
 
 
-def call_add(team: Team, **fields) -> LLMCall:
-    job = job_create(team=team, job_type="log")
+def call_add(team: Team, key: VirtualKey | None = None, **fields) -> LLMCall:
+    job = job_create(team=team, job_type="log", key=key)
     fields = {"model_alias": "demo", "status": CallStatus.SUCCEEDED, **fields}
     return LLMCall.objects.create(job=job, team=team, **fields)
 
@@ -168,16 +168,7 @@ def test_the_team_autocomplete_answers_for_the_filter(operator, team):
 
 def test_a_row_shows_its_time_key_latency_and_time_to_first_token(operator, team):
     key = VirtualKey.objects.get(team=team)
-    job = job_create(team=team, job_type="log", key=key)
-    streamed = LLMCall.objects.create(
-        job=job,
-        team=team,
-        model_alias="demo",
-        status=CallStatus.SUCCEEDED,
-        streamed=True,
-        latency_ms=987,
-        ttft_ms=123,
-    )
+    streamed = call_add(team, key=key, streamed=True, latency_ms=987, ttft_ms=123)
     keyless = call_add(team, latency_ms=456)
     page = listed(operator, CALLS)
     rows = {
